@@ -1,0 +1,211 @@
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..sync_core import adapters
+from ..sync_core.errors import SyncError
+
+_logger = logging.getLogger(__name__)
+
+SYNC_DIRECTIONS = [
+    ("both", "Both ways"),
+    ("import", "CRM to Odoo only"),
+    ("export", "Odoo to CRM only"),
+]
+
+# Engine object types, in the order they are checked and synchronised.
+OBJECT_TYPES = ("company", "contact", "product", "deal")
+
+DEFAULT_BATCH_SIZE = 100  # records per CRM batch call; HubSpot caps batches at 100
+DEFAULT_RATE_LIMIT = 100  # requests per rate window; HubSpot's private-app default
+DEFAULT_RATE_WINDOW = 10.0  # seconds
+DEFAULT_TIMEOUT = 20.0  # seconds per HTTP request
+
+
+class CrmSyncBackend(models.Model):
+    """One configured connection to an external CRM account."""
+
+    _name = "crm.sync.backend"
+    _description = "CRM Sync Backend"
+    _order = "sequence, name, id"
+
+    name = fields.Char(required=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    kind = fields.Selection(
+        selection=adapters.ADAPTER_KINDS,
+        string="CRM Kind",
+        required=True,
+        default="hubspot",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company,
+        index=True,
+    )
+    base_url = fields.Char(
+        string="API Base URL",
+        required=True,
+        help="Root URL of the CRM's REST API, without a trailing slash. "
+        "For the bundled sandbox: http://127.0.0.1:8765",
+    )
+    access_token = fields.Char(
+        groups="external_crm_sync.group_crm_sync_manager",
+        copy=False,
+        exportable=False,
+        help="Private app access token sent as a bearer token. Only CRM Sync "
+        "managers can read it.",
+    )
+    webhook_secret = fields.Char(
+        string="Webhook Secret",
+        groups="external_crm_sync.group_crm_sync_manager",
+        copy=False,
+        exportable=False,
+        help="App client secret used to verify the signature of incoming "
+        "webhook calls. Only CRM Sync managers can read it.",
+    )
+    batch_size = fields.Integer(
+        default=DEFAULT_BATCH_SIZE,
+        help="Number of records sent or read in one CRM batch call (1 to 100).",
+    )
+    rate_limit = fields.Integer(
+        string="Request Rate Limit",
+        default=DEFAULT_RATE_LIMIT,
+        help="Maximum number of CRM requests per rate window.",
+    )
+    rate_window = fields.Float(
+        string="Rate Window (s)",
+        default=DEFAULT_RATE_WINDOW,
+        help="Length in seconds of the rolling window the rate limit applies to.",
+    )
+    timeout = fields.Float(
+        string="Request Timeout (s)",
+        default=DEFAULT_TIMEOUT,
+    )
+
+    sync_company = fields.Boolean(string="Sync Companies", default=True)
+    direction_company = fields.Selection(
+        SYNC_DIRECTIONS, string="Companies Direction", default="both", required=True
+    )
+    sync_contact = fields.Boolean(string="Sync Contacts", default=True)
+    direction_contact = fields.Selection(
+        SYNC_DIRECTIONS, string="Contacts Direction", default="both", required=True
+    )
+    sync_product = fields.Boolean(string="Sync Products", default=False)
+    direction_product = fields.Selection(
+        SYNC_DIRECTIONS, string="Products Direction", default="export", required=True
+    )
+    sync_deal = fields.Boolean(string="Sync Deals", default=False)
+    direction_deal = fields.Selection(
+        SYNC_DIRECTIONS, string="Deals Direction", default="import", required=True
+    )
+
+    last_check_date = fields.Datetime(string="Last Connection Test", readonly=True)
+    last_check_ok = fields.Boolean(string="Last Test Passed", readonly=True)
+    last_check_message = fields.Text(string="Last Test Result", readonly=True)
+
+    _sql_constraints = [
+        (
+            "batch_size_range",
+            "CHECK(batch_size BETWEEN 1 AND 100)",
+            "The batch size must be between 1 and 100.",
+        ),
+        (
+            "rate_limit_positive",
+            "CHECK(rate_limit > 0 AND rate_window > 0)",
+            "The rate limit and its window must be positive.",
+        ),
+    ]
+
+    @api.constrains("base_url")
+    def _check_base_url(self):
+        for backend in self:
+            url = (backend.base_url or "").strip()
+            if not url.startswith(("http://", "https://")):
+                raise ValidationError(
+                    self.env._(
+                        "Backend '%(name)s' field 'API Base URL': '%(url)s' is not "
+                        "an http(s) URL.",
+                        name=backend.name,
+                        url=url,
+                    )
+                )
+
+    def _get_sync_objects(self):
+        """Return (object_type, direction) for each object this backend syncs."""
+        self.ensure_one()
+        return [
+            (object_type, self[f"direction_{object_type}"])
+            for object_type in OBJECT_TYPES
+            if self[f"sync_{object_type}"]
+        ]
+
+    def _get_adapter(self):
+        """Build the CRM adapter for this backend, reading the token as superuser."""
+        self.ensure_one()
+        backend = self.sudo()
+        if not backend.access_token:
+            raise UserError(
+                self.env._(
+                    "Backend '%(name)s' field 'Access Token' is empty: enter the "
+                    "private app token first.",
+                    name=self.name,
+                )
+            )
+        return adapters.get_adapter(
+            backend.kind,
+            base_url=backend.base_url.strip().rstrip("/"),
+            access_token=backend.access_token,
+            timeout=backend.timeout,
+            rate_limit=backend.rate_limit,
+            rate_window=backend.rate_window,
+        )
+
+    def action_test_connection(self):
+        """Check the URL, the token and each needed scope, and report in plain words."""
+        self.ensure_one()
+        checks = [
+            (object_type, direction != "import")
+            for object_type, direction in self._get_sync_objects()
+        ]
+        try:
+            results = self._get_adapter().check_connection(checks)
+        except SyncError as error:
+            _logger.warning(
+                "Connection test of backend %s failed: %s", self.id, error.category
+            )
+            results = [adapters.CheckResult("connection", False, str(error))]
+
+        all_ok = all(result.ok for result in results)
+        message = "\n".join(
+            ("✔ " if result.ok else "✘ ") + result.detail for result in results
+        )
+        self.write(
+            {
+                "last_check_date": fields.Datetime.now(),
+                "last_check_ok": all_ok,
+                "last_check_message": message,
+            }
+        )
+        _logger.info(
+            "Connection test of backend %s: %s of %s checks passed",
+            self.id,
+            sum(1 for result in results if result.ok),
+            len(results),
+        )
+        if all_ok:
+            title = self.env._("Connection works")
+        else:
+            title = self.env._("Connection failed")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": title,
+                "message": message,
+                "type": "success" if all_ok else "danger",
+                "sticky": not all_ok,
+            },
+        }

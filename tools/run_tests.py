@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Run every check of the addon in one go: static checks, plain-Python tests and
+Odoo tests in a throwaway PostgreSQL database.
+
+Steps:
+1. install the Python test dependencies listed in requirements-test.txt if any
+   is missing;
+2. check that Odoo 18 is importable, else say what to install and exit 2;
+3. start PostgreSQL if it is down and create a role for the current user;
+4. static checks: ruff, pylint with pylint-odoo, XML well-formedness;
+5. plain-Python tests (sync_core, crm_sandbox) with pytest;
+6. Odoo tests: install the addon into a new database with Odoo's own test
+   runner, upgrade it once with -u, then drop the database;
+7. print "N passed, N failed" counting both kinds of tests.
+
+The exit status is 0 only when every step passed and at least one Odoo test ran.
+Environment: ODOO_ADDONS_PATH (extra addons folders, comma-separated),
+CRM_SYNC_TEST_TAGS (Odoo --test-tags value), CRM_SYNC_SKIP_STATIC=1,
+CRM_SYNC_SKIP_PLAIN=1, CRM_SYNC_KEEP_DB=1.
+"""
+
+import getpass
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+MODULE = "external_crm_sync"
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".build"
+PYTHON = sys.executable
+
+# Import names of the packages in requirements-test.txt, to detect missing ones.
+TEST_IMPORTS = {
+    "requests": "requests",
+    "zeep": "zeep",
+    "phonenumbers": "phonenumbers",
+    "pytest": "pytest",
+    "pytest-odoo": "pytest_odoo",
+    "hubspot-api-client": "hubspot",
+    "hypothesis": "hypothesis",
+    "ruff": "ruff",
+    "pylint-odoo": "pylint_odoo",
+}
+PLAIN_TEST_DIRS = ("sync_core", "crm_sandbox")
+ODOO_RESULT_RE = re.compile(
+    r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database"
+)
+POSTGRES_START_TIMEOUT = 30  # seconds
+
+
+def step(title):
+    print(f"\n=== {title}", flush=True)
+
+
+def run(command, **kwargs):
+    print("$ " + " ".join(str(part) for part in command), flush=True)
+    return subprocess.run(command, check=False, **kwargs)
+
+
+def install_test_dependencies():
+    step("Python test dependencies")
+    missing = [
+        name
+        for name, import_name in TEST_IMPORTS.items()
+        if importlib.util.find_spec(import_name) is None
+    ]
+    if not missing:
+        print("all present")
+        return True
+    print("installing: " + ", ".join(missing))
+    result = run([PYTHON, "-m", "pip", "install", "-q", *missing])
+    return result.returncode == 0
+
+
+def check_odoo():
+    step("Odoo 18")
+    probe = run(
+        [PYTHON, "-c", "import odoo.release as r; print(r.version_info[0])"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    if probe.returncode != 0 or probe.stdout.strip() != "18":
+        print(
+            "Odoo 18 is not importable from this Python: install Odoo 18.0 from "
+            "its source (pip install -r requirements.txt && pip install -e . in "
+            "the Odoo checkout), as README.rst describes, then run this again."
+        )
+        return False
+    print("Odoo 18 found")
+    return True
+
+
+def odoo_addons_path():
+    """Return the addons path: Odoo's own addons, extra folders and this addon."""
+    import odoo  # noqa: PLC0415 - imported only after check_odoo() passed
+
+    odoo_root = Path(odoo.__file__).resolve().parent.parent
+    folders = [str(odoo_root / "odoo" / "addons")]
+    if (odoo_root / "addons").is_dir():
+        folders.append(str(odoo_root / "addons"))
+    extra = os.environ.get("ODOO_ADDONS_PATH")
+    if extra:
+        folders.extend(part for part in extra.split(",") if part)
+
+    # Odoo needs the folder to carry the module's name: a clone may not.
+    link_folder = BUILD / "addons"
+    link_folder.mkdir(parents=True, exist_ok=True)
+    link = link_folder / MODULE
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(ROOT, target_is_directory=True)
+    folders.append(str(link_folder))
+    return ",".join(folders)
+
+
+def postgres_ready():
+    result = subprocess.run(
+        ["psql", "-d", "postgres", "-Atc", "SELECT 1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def ensure_postgres():
+    step("PostgreSQL")
+    if subprocess.run(["pg_isready", "-q"], check=False).returncode != 0:
+        print("PostgreSQL is down: starting it")
+        if shutil.which("service"):
+            run(["service", "postgresql", "start"])
+        elif shutil.which("pg_ctlcluster"):
+            run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"])
+        deadline = time.monotonic() + POSTGRES_START_TIMEOUT
+        while subprocess.run(["pg_isready", "-q"], check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                print(f"PostgreSQL did not start within {POSTGRES_START_TIMEOUT} s")
+                return False
+            time.sleep(1)
+
+    if not postgres_ready():
+        user = getpass.getuser()
+        print(f"creating PostgreSQL role {user!r}")
+        run(["su", "postgres", "-c", f"createuser --superuser {user}"])
+    ok = postgres_ready()
+    print("PostgreSQL ready" if ok else "PostgreSQL does not accept our connection")
+    return ok
+
+
+def check_xml():
+    bad = 0
+    for path in sorted(ROOT.rglob("*.xml")):
+        if ".build" in path.parts or ".git" in path.parts:
+            continue
+        try:
+            ElementTree.parse(path)
+        except ElementTree.ParseError as error:
+            print(f"{path.relative_to(ROOT)}: invalid XML: {error}")
+            bad += 1
+    print(f"XML: {bad} malformed file(s)")
+    return bad == 0
+
+
+def static_checks(addon_link):
+    step("Static checks")
+    ruff = run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT)
+    pylint = run(
+        [PYTHON, "-m", "pylint", "--rcfile", str(ROOT / ".pylintrc"), str(addon_link)],
+        cwd=ROOT,
+    )
+    xml_ok = check_xml()
+    return {
+        "ruff": ruff.returncode == 0,
+        "pylint-odoo": pylint.returncode == 0,
+        "xml": xml_ok,
+    }
+
+
+def plain_tests():
+    step("Plain-Python tests")
+    folders = [name for name in PLAIN_TEST_DIRS if (ROOT / name).is_dir()]
+    report = BUILD / "plain-tests.xml"
+    result = run(
+        [PYTHON, "-m", "pytest", "-p", "no:odoo", "-p", "no:cacheprovider", "-q",
+         f"--junitxml={report}", *folders],
+        cwd=ROOT,
+    )
+    if result.returncode == 5:  # pytest: no tests collected
+        return 0, 0
+    if not report.exists():
+        return 0, 1
+    suite = ElementTree.parse(report).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    total = int(suite.get("tests", 0))
+    failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    skipped = int(suite.get("skipped", 0))
+    return total - failed - skipped, failed
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def odoo_command(database, addons_path, *args):
+    return [
+        PYTHON, "-m", "odoo",
+        "--database", database,
+        "--addons-path", addons_path,
+        "--max-cron-threads", "0",
+        "--http-interface", "127.0.0.1",
+        "--http-port", str(free_port()),
+        "--without-demo", "all",
+        "--stop-after-init",
+        *args,
+    ]
+
+
+def parse_odoo_result(log_path):
+    """Return (tests, failed) from the last result line of an Odoo test log."""
+    matches = ODOO_RESULT_RE.findall(log_path.read_text(errors="replace"))
+    if not matches:
+        return None
+    failed, errors, tests = (int(number) for number in matches[-1])
+    return tests, failed + errors
+
+
+def odoo_tests(addons_path):
+    step("Odoo tests")
+    database = f"crm_sync_test_{os.getpid()}"
+    log_path = BUILD / "odoo-tests.log"
+    tags = os.environ.get("CRM_SYNC_TEST_TAGS", f"/{MODULE}")
+    install = run(
+        odoo_command(
+            database, addons_path,
+            "--init", MODULE,
+            "--test-enable",
+            "--test-tags", tags,
+            "--log-level", "test",
+            "--logfile", str(log_path),
+        ),
+        cwd="/",
+    )
+    outcome = parse_odoo_result(log_path) if log_path.exists() else None
+    print(f"Odoo log: {log_path}")
+    if outcome is None:
+        print("Odoo did not report a test result: read the log above.")
+        outcome = (0, 1)
+    elif install.returncode != 0 and outcome[1] == 0:
+        print(f"Odoo exited with {install.returncode} although no test failed.")
+        outcome = (outcome[0], 1)
+
+    step("Upgrade with -u")
+    upgrade = run(
+        odoo_command(database, addons_path, "--update", MODULE,
+                     "--logfile", str(BUILD / "odoo-upgrade.log")),
+        cwd="/",
+    )
+    upgrade_log = (BUILD / "odoo-upgrade.log").read_text(errors="replace")
+    upgrade_ok = upgrade.returncode == 0 and " ERROR " not in upgrade_log
+    if upgrade_ok:
+        print("upgrade passed")
+    else:
+        print("upgrade failed: read .build/odoo-upgrade.log")
+
+    if not os.environ.get("CRM_SYNC_KEEP_DB"):
+        run(["dropdb", "--if-exists", database])
+    return outcome, upgrade_ok
+
+
+def main():
+    BUILD.mkdir(exist_ok=True)
+    if not install_test_dependencies():
+        print("Installing the test dependencies failed.")
+        return 2
+    if not check_odoo():
+        return 2
+    if not ensure_postgres():
+        return 2
+
+    addons_path = odoo_addons_path()
+    addon_link = BUILD / "addons" / MODULE
+    static = {}
+    if not os.environ.get("CRM_SYNC_SKIP_STATIC"):
+        static = static_checks(addon_link)
+    plain_passed, plain_failed = (0, 0)
+    if not os.environ.get("CRM_SYNC_SKIP_PLAIN"):
+        plain_passed, plain_failed = plain_tests()
+    (odoo_total, odoo_failed), upgrade_ok = odoo_tests(addons_path)
+    odoo_passed = odoo_total - odoo_failed
+
+    step("Summary")
+    for name, ok in static.items():
+        print(f"static check {name}: {'passed' if ok else 'FAILED'}")
+    print(f"upgrade with -u: {'passed' if upgrade_ok else 'FAILED'}")
+    print(f"plain-Python tests: {plain_passed} passed, {plain_failed} failed")
+    print(f"Odoo tests: {odoo_passed} passed, {odoo_failed} failed (of {odoo_total})")
+    print(f"{plain_passed + odoo_passed} passed, {plain_failed + odoo_failed} failed")
+
+    if odoo_total == 0:
+        print("No Odoo test ran: this counts as a failure.")
+        return 1
+    failed = plain_failed or odoo_failed or not upgrade_ok or not all(static.values())
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
