@@ -9,32 +9,35 @@ Steps:
 3. start PostgreSQL if it is down and create a role for the current user;
 4. static checks: ruff, pylint with pylint-odoo, XML well-formedness;
 5. plain-Python tests (sync_core, crm_sandbox) with pytest;
-6. Odoo tests: install the addon into a new database with Odoo's own test
-   runner, upgrade it once with -u, then drop the database;
-7. print "N passed, N failed" counting both kinds of tests.
+6. Odoo tests: install the addon without demo data into a new database with
+   Odoo's own test runner, upgrade it once with -u, then drop the database;
+7. install the addon with demo data into a second database, then drop it;
+8. print "N passed, N failed" counting both kinds of tests.
 
 The exit status is 0 only when every step passed and at least one Odoo test ran.
 Environment: ODOO_ADDONS_PATH (extra addons folders, comma-separated),
 CRM_SYNC_TEST_TAGS (Odoo --test-tags value), CRM_SYNC_SKIP_STATIC=1,
-CRM_SYNC_SKIP_PLAIN=1, CRM_SYNC_KEEP_DB=1.
+CRM_SYNC_SKIP_PLAIN=1, CRM_SYNC_SKIP_DEMO_INSTALL=1, CRM_SYNC_KEEP_DB=1.
 """
 
-import getpass
 import importlib.util
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ElementTree
-from pathlib import Path
 
-MODULE = "external_crm_sync"
-ROOT = Path(__file__).resolve().parent.parent
-BUILD = ROOT / ".build"
-PYTHON = sys.executable
+from devenv import (
+    BUILD,
+    MODULE,
+    PYTHON,
+    ROOT,
+    check_odoo,
+    ensure_postgres,
+    odoo_addons_path,
+    odoo_command,
+    run,
+    step,
+)
 
 # Import names of the packages in requirements-test.txt, to detect missing ones.
 TEST_IMPORTS = {
@@ -52,16 +55,6 @@ PLAIN_TEST_DIRS = ("sync_core", "crm_sandbox")
 ODOO_RESULT_RE = re.compile(
     r"(\d+) failed, (\d+) error\(s\) of (\d+) tests when loading database"
 )
-POSTGRES_START_TIMEOUT = 30  # seconds
-
-
-def step(title):
-    print(f"\n=== {title}", flush=True)
-
-
-def run(command, **kwargs):
-    print("$ " + " ".join(str(part) for part in command), flush=True)
-    return subprocess.run(command, check=False, **kwargs)
 
 
 def install_test_dependencies():
@@ -77,82 +70,6 @@ def install_test_dependencies():
     print("installing: " + ", ".join(missing))
     result = run([PYTHON, "-m", "pip", "install", "-q", *missing])
     return result.returncode == 0
-
-
-def check_odoo():
-    step("Odoo 18")
-    probe = run(
-        [PYTHON, "-c", "import odoo.release as r; print(r.version_info[0])"],
-        capture_output=True,
-        text=True,
-        cwd="/",
-    )
-    if probe.returncode != 0 or probe.stdout.strip() != "18":
-        print(
-            "Odoo 18 is not importable from this Python: install Odoo 18.0 from "
-            "its source (pip install -r requirements.txt && pip install -e . in "
-            "the Odoo checkout), as README.rst describes, then run this again."
-        )
-        return False
-    print("Odoo 18 found")
-    return True
-
-
-def odoo_addons_path():
-    """Return the addons path: Odoo's own addons, extra folders and this addon."""
-    import odoo  # noqa: PLC0415 - imported only after check_odoo() passed
-
-    odoo_root = Path(odoo.__file__).resolve().parent.parent
-    folders = [str(odoo_root / "odoo" / "addons")]
-    if (odoo_root / "addons").is_dir():
-        folders.append(str(odoo_root / "addons"))
-    extra = os.environ.get("ODOO_ADDONS_PATH")
-    if extra:
-        folders.extend(part for part in extra.split(",") if part)
-
-    # Odoo needs the folder to carry the module's name: a clone may not.
-    link_folder = BUILD / "addons"
-    link_folder.mkdir(parents=True, exist_ok=True)
-    link = link_folder / MODULE
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(ROOT, target_is_directory=True)
-    folders.append(str(link_folder))
-    return ",".join(folders)
-
-
-def postgres_ready():
-    result = subprocess.run(
-        ["psql", "-d", "postgres", "-Atc", "SELECT 1"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.returncode == 0
-
-
-def ensure_postgres():
-    step("PostgreSQL")
-    if subprocess.run(["pg_isready", "-q"], check=False).returncode != 0:
-        print("PostgreSQL is down: starting it")
-        if shutil.which("service"):
-            run(["service", "postgresql", "start"])
-        elif shutil.which("pg_ctlcluster"):
-            run(["pg_ctlcluster", "--skip-systemctl-redirect", "15", "main", "start"])
-        deadline = time.monotonic() + POSTGRES_START_TIMEOUT
-        while subprocess.run(["pg_isready", "-q"], check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                print(f"PostgreSQL did not start within {POSTGRES_START_TIMEOUT} s")
-                return False
-            time.sleep(1)
-
-    if not postgres_ready():
-        user = getpass.getuser()
-        print(f"creating PostgreSQL role {user!r}")
-        run(["su", "postgres", "-c", f"createuser --superuser {user}"])
-    ok = postgres_ready()
-    print("PostgreSQL ready" if ok else "PostgreSQL does not accept our connection")
-    return ok
 
 
 def check_xml():
@@ -189,8 +106,18 @@ def plain_tests():
     folders = [name for name in PLAIN_TEST_DIRS if (ROOT / name).is_dir()]
     report = BUILD / "plain-tests.xml"
     result = run(
-        [PYTHON, "-m", "pytest", "-p", "no:odoo", "-p", "no:cacheprovider", "-q",
-         f"--junitxml={report}", *folders],
+        [
+            PYTHON,
+            "-m",
+            "pytest",
+            "-p",
+            "no:odoo",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"--junitxml={report}",
+            *folders,
+        ],
         cwd=ROOT,
     )
     if result.returncode == 5:  # pytest: no tests collected
@@ -203,26 +130,6 @@ def plain_tests():
     failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
     skipped = int(suite.get("skipped", 0))
     return total - failed - skipped, failed
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def odoo_command(database, addons_path, *args):
-    return [
-        PYTHON, "-m", "odoo",
-        "--database", database,
-        "--addons-path", addons_path,
-        "--max-cron-threads", "0",
-        "--http-interface", "127.0.0.1",
-        "--http-port", str(free_port()),
-        "--without-demo", "all",
-        "--stop-after-init",
-        *args,
-    ]
 
 
 def parse_odoo_result(log_path):
@@ -241,12 +148,19 @@ def odoo_tests(addons_path):
     tags = os.environ.get("CRM_SYNC_TEST_TAGS", f"/{MODULE}")
     install = run(
         odoo_command(
-            database, addons_path,
-            "--init", MODULE,
+            database,
+            addons_path,
+            "--without-demo",
+            "all",
+            "--init",
+            MODULE,
             "--test-enable",
-            "--test-tags", tags,
-            "--log-level", "test",
-            "--logfile", str(log_path),
+            "--test-tags",
+            tags,
+            "--log-level",
+            "test",
+            "--logfile",
+            str(log_path),
         ),
         cwd="/",
     )
@@ -261,8 +175,14 @@ def odoo_tests(addons_path):
 
     step("Upgrade with -u")
     upgrade = run(
-        odoo_command(database, addons_path, "--update", MODULE,
-                     "--logfile", str(BUILD / "odoo-upgrade.log")),
+        odoo_command(
+            database,
+            addons_path,
+            "--update",
+            MODULE,
+            "--logfile",
+            str(BUILD / "odoo-upgrade.log"),
+        ),
         cwd="/",
     )
     upgrade_log = (BUILD / "odoo-upgrade.log").read_text(errors="replace")
@@ -275,6 +195,25 @@ def odoo_tests(addons_path):
     if not os.environ.get("CRM_SYNC_KEEP_DB"):
         run(["dropdb", "--if-exists", database])
     return outcome, upgrade_ok
+
+
+def install_with_demo(addons_path):
+    """Install the addon with demo data into a second throwaway database."""
+    step("Install with demo data")
+    database = f"crm_sync_demo_check_{os.getpid()}"
+    log_path = BUILD / "odoo-demo-install.log"
+    install = run(
+        odoo_command(
+            database, addons_path, "--init", MODULE, "--logfile", str(log_path)
+        ),
+        cwd="/",
+    )
+    ok = install.returncode == 0 and " ERROR " not in log_path.read_text(
+        errors="replace"
+    )
+    print("install with demo data " + ("passed" if ok else f"failed: read {log_path}"))
+    run(["dropdb", "--if-exists", database])
+    return ok
 
 
 def main():
@@ -297,11 +236,15 @@ def main():
         plain_passed, plain_failed = plain_tests()
     (odoo_total, odoo_failed), upgrade_ok = odoo_tests(addons_path)
     odoo_passed = odoo_total - odoo_failed
+    demo_ok = True
+    if not os.environ.get("CRM_SYNC_SKIP_DEMO_INSTALL"):
+        demo_ok = install_with_demo(addons_path)
 
     step("Summary")
     for name, ok in static.items():
         print(f"static check {name}: {'passed' if ok else 'FAILED'}")
     print(f"upgrade with -u: {'passed' if upgrade_ok else 'FAILED'}")
+    print(f"install with demo data: {'passed' if demo_ok else 'FAILED'}")
     print(f"plain-Python tests: {plain_passed} passed, {plain_failed} failed")
     print(f"Odoo tests: {odoo_passed} passed, {odoo_failed} failed (of {odoo_total})")
     print(f"{plain_passed + odoo_passed} passed, {plain_failed + odoo_failed} failed")
@@ -309,7 +252,13 @@ def main():
     if odoo_total == 0:
         print("No Odoo test ran: this counts as a failure.")
         return 1
-    failed = plain_failed or odoo_failed or not upgrade_ok or not all(static.values())
+    failed = (
+        plain_failed
+        or odoo_failed
+        or not upgrade_ok
+        or not demo_ok
+        or not all(static.values())
+    )
     return 1 if failed else 0
 
 
