@@ -16,6 +16,12 @@ SYNC_DIRECTIONS = [
 
 # Engine object types, in the order they are checked and synchronised.
 OBJECT_TYPES = ("company", "contact", "product", "deal")
+OBJECT_TYPE_SELECTION = [
+    ("company", "Company"),
+    ("contact", "Contact"),
+    ("product", "Product"),
+    ("deal", "Deal"),
+]
 
 DEFAULT_BATCH_SIZE = 100  # records per CRM batch call; HubSpot caps batches at 100
 DEFAULT_RATE_LIMIT = 100  # requests per rate window; HubSpot's private-app default
@@ -100,6 +106,13 @@ class CrmSyncBackend(models.Model):
     sync_deal = fields.Boolean(string="Sync Deals", default=False)
     direction_deal = fields.Selection(
         SYNC_DIRECTIONS, string="Deals Direction", default="import", required=True
+    )
+
+    pull_cursors = fields.Json(
+        readonly=True,
+        copy=False,
+        help="Position of the incremental pull of each object type, as UTC JSON "
+        "by object type. Empty means the next pull is a full first sync.",
     )
 
     last_check_date = fields.Datetime(string="Last Connection Test", readonly=True)
