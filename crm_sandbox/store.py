@@ -155,9 +155,9 @@ class Store:
             for name, records in self._records.items():
                 archived = sum(1 for record in records.values() if record.archived)
                 counts[name] = {"total": len(records) - archived, "archived": archived}
-            counts["associations"] = sum(
-                len(targets) for targets in self._associations.values()
-            )
+            # Each association is stored once per direction.
+            directed = sum(len(targets) for targets in self._associations.values())
+            counts["associations"] = directed // 2
             return counts
 
     # -- reading -------------------------------------------------------
