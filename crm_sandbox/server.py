@@ -40,6 +40,8 @@ from .webhooks import DEFAULT_APP_ID, DEFAULT_PORTAL_ID, WebhookDispatcher
 
 _logger = logging.getLogger(__name__)
 
+# Seconds between checks for a stop request: the worst-case wait of stop().
+SHUTDOWN_POLL_INTERVAL = 0.05
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1"}
 
 _HTML_ERROR_PAGE = (
@@ -115,7 +117,10 @@ class SandboxServer:
         self._httpd = _SandboxHTTPServer((self.host, self.port), _Handler, self)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="crm-sandbox-http", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_INTERVAL},
+            name="crm-sandbox-http",
+            daemon=True,
         )
         self._thread.start()
         if self._auto_deliver:
