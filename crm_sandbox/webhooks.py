@@ -23,13 +23,12 @@ import base64
 import fnmatch
 import hashlib
 import hmac
+import http.client
 import itertools
 import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -303,16 +302,26 @@ class WebhookDispatcher:
             "X-HubSpot-Signature-Version": "v3",
             "User-Agent": "crm-sandbox-webhooks",
         }
-        request = urllib.request.Request(url, body.encode(), headers, method="POST")
+        parts = urlsplit(url)
+        # http.client keeps the header names' case; urllib would rewrite it.
+        connection_class = (
+            http.client.HTTPSConnection
+            if parts.scheme == "https"
+            else http.client.HTTPConnection
+        )
+        connection = connection_class(parts.hostname, parts.port, timeout=self.timeout)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
         try:
-            # check_webhook_url() allowed only loopback http(s) URLs.
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                response.read()
-                return response.status, None
-        except urllib.error.HTTPError as error:
-            return error.code, None
-        except (OSError, ValueError) as error:
+            connection.request("POST", target, body.encode(), headers)
+            response = connection.getresponse()
+            response.read()
+            return response.status, None
+        except (OSError, http.client.HTTPException) as error:
             return None, f"{type(error).__name__}: {error}"
+        finally:
+            connection.close()
 
     # -- background delivery -------------------------------------------
 
