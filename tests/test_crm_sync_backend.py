@@ -43,11 +43,11 @@ class TestCrmSyncBackend(CrmSyncCase):
         self.assertNotIn("wrong-token", self.backend.last_check_message)
 
     def test_connection_names_missing_scope(self):
-        self.sandbox.set_token_scopes(
-            SANDBOX_TOKEN,
-            ["crm.objects.companies.read", "crm.objects.companies.write"],
+        self.sandbox.set_scopes(
+            ["crm.objects.companies.read", "crm.objects.companies.write"]
         )
-        self.addCleanup(self.sandbox.set_token_scopes, SANDBOX_TOKEN, None)
+        # A token added again without scopes is granted every scope.
+        self.addCleanup(self.sandbox.add_token, SANDBOX_TOKEN)
 
         self.backend.action_test_connection()
 
