@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from .errors import ApiError, validation_error
 from .protocol import Response, Router
-from .store import ChangeSource
+from .store import DEFAULT_USER_ID, ChangeSource
 from .timeutil import parse_datetime, to_iso, utc_now
 
 _logger = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ PREFIX = "/_sandbox"
 
 
 def _crm_user(body):
-    return ChangeSource("CRM_UI", f"userId:{body.get('userId') or 7_700_001}")
+    """Return the change source of the HubSpot user ``userId`` (or a default user)."""
+    return ChangeSource("CRM_UI", f"userId:{body.get('userId') or DEFAULT_USER_ID}")
 
 
 class ControlApi:

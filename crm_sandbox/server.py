@@ -34,7 +34,7 @@ from .control import ControlApi
 from .csv_loader import DEMO_FILES, load_csv
 from .errors import ApiError
 from .protocol import Request, Response
-from .ratelimit import SECONDLY, RateLimiter, rate_limit_error
+from .ratelimit import SECONDLY, RateDecision, RateLimiter, rate_limit_error
 from .store import Store
 from .webhooks import DEFAULT_APP_ID, DEFAULT_PORTAL_ID, WebhookDispatcher
 
@@ -276,7 +276,7 @@ class SandboxServer:
     def _forced_response(self, request, status):
         decision = self.rate_limiter.peek(request.token.token)
         if status == 429:
-            forced = type(decision)(False, decision.limit, 0, decision.window, 1)
+            forced = RateDecision(False, decision.limit, 0, decision.window, 1)
             return Response.from_error(self.rate_limiter.error(forced))
         if status in (502, 503, 504):
             # Gateways in front of an API answer with HTML, not the API's JSON.

@@ -32,19 +32,21 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from . import schema
-
 _logger = logging.getLogger(__name__)
 
 ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_PORTAL_ID = 99_000_001
 DEFAULT_APP_ID = 4_400_001
+# Every subscription type the sandbox can send, in a fixed order for their ids.
+SUBSCRIPTION_TYPES = tuple(
+    f"{singular}.{kind}"
+    for singular in ("company", "contact", "deal", "line_item", "product")
+    for kind in ("creation", "deletion", "propertyChange", "merge", "associationChange")
+)
 # Subscriptions active unless configured otherwise: HubSpot's classic CRM
 # object subscriptions for the five object types, without associationChange.
 DEFAULT_SUBSCRIPTIONS = tuple(
-    f"{schema.build_object_types()[name].singular}.{kind}"
-    for name in schema.OBJECT_TYPE_NAMES
-    for kind in ("creation", "deletion", "propertyChange", "merge")
+    name for name in SUBSCRIPTION_TYPES if not name.endswith(".associationChange")
 )
 AUTO_DELIVER_INTERVAL = 0.2  # seconds between background flushes
 
@@ -176,23 +178,12 @@ class WebhookDispatcher:
 
     # -- queueing ------------------------------------------------------
 
-    def subscription_id(self, subscription_type):
+    @staticmethod
+    def subscription_id(subscription_type):
         """Return a stable subscription id per subscription type."""
-        names = sorted(
-            f"{singular}.{kind}"
-            for singular in ("company", "contact", "deal", "line_item", "product")
-            for kind in (
-                "creation",
-                "deletion",
-                "propertyChange",
-                "merge",
-                "associationChange",
-            )
-        )
-        index = (
-            names.index(subscription_type) if subscription_type in names else len(names)
-        )
-        return 2_100_001 + index
+        if subscription_type in SUBSCRIPTION_TYPES:
+            return 2_100_001 + SUBSCRIPTION_TYPES.index(subscription_type)
+        return 2_100_001 + len(SUBSCRIPTION_TYPES)
 
     def handle_event(self, change):
         """Queue a store change as a webhook event if a subscription matches.
