@@ -13,6 +13,7 @@ is raised with ``retry_after`` so that the job queue reschedules the job
 instead of holding a worker.
 """
 
+import contextlib
 import functools
 import logging
 import time
@@ -132,13 +133,24 @@ class HubSpotTransport:
 
     def _send(self, method, path, params, json_body, search):
         label = f"{method} {path}"
-        self.throttle.acquire()
-        if search:
-            self.search_throttle.acquire()
+        with contextlib.ExitStack() as slots:
+            slots.enter_context(self.throttle.slot())
+            if search:
+                slots.enter_context(self.search_throttle.slot())
+            started = time.monotonic()
+            response = self._send_unthrottled(method, path, params, json_body, label)
 
-        started = time.monotonic()
+        _logger.debug(
+            "HubSpot %s: HTTP %s in %.0f ms",
+            label,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        return response
+
+    def _send_unthrottled(self, method, path, params, json_body, label):
         try:
-            response = self.session.request(
+            return self.session.request(
                 method,
                 self.base_url + path,
                 params=params,
@@ -164,14 +176,6 @@ class HubSpotTransport:
                 f"({type(error).__name__}): check the API base URL and that the "
                 "CRM is reachable."
             ) from error
-
-        _logger.debug(
-            "HubSpot %s: HTTP %s in %.0f ms",
-            label,
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        return response
 
     @staticmethod
     def _decode(response, label):

@@ -11,14 +11,21 @@ every job. Separate processes (several Odoo workers) do not share it, so the
 CRM's own 429 remains possible under heavy load and the job queue handles it.
 """
 
-import collections
+import contextlib
 import hashlib
 import threading
 import time
 
 
 class RollingWindowThrottle:
-    """Allows at most ``limit`` acquisitions in any ``window`` seconds; thread-safe."""
+    """Allows at most ``limit`` requests in any ``window`` seconds; thread-safe.
+
+    A request occupies its slot from the moment it is sent until ``window``
+    seconds after its response arrived. Counting from the response, not from
+    the send, matters: the CRM counts a request when it arrives, which can be
+    well after the send (a new connection), so a slot freed too early would let
+    the next request reach the CRM while the CRM's window is still full.
+    """
 
     def __init__(self, limit, window, clock=time.monotonic, sleep=time.sleep):
         if int(limit) < 1:
@@ -30,28 +37,48 @@ class RollingWindowThrottle:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sent = collections.deque()
+        # One entry per request in the window: [end time], None while in flight.
+        self._slots = []
 
-    def acquire(self):
-        """Wait until a request may be sent, count it and return the wait in seconds."""
-        waited = 0.0
+    @contextlib.contextmanager
+    def slot(self):
+        """Wait for a free slot, hold it during the ``with`` block, then release it.
+
+        The released slot stays counted for ``window`` seconds after the block.
+        """
+        entry = self._reserve()
+        try:
+            yield
+        finally:
+            with self._lock:
+                entry[0] = self._clock()
+
+    def _reserve(self):
         while True:
-            delay = self._try_acquire()
-            if delay <= 0:
-                return waited
+            entry, delay = self._try_reserve()
+            if entry is not None:
+                return entry
             self._sleep(delay)
-            waited += delay
 
-    def _try_acquire(self):
-        """Count one request and return 0, or return the seconds until a slot frees."""
+    def _try_reserve(self):
+        """Return (new slot, 0), or (None, seconds until the oldest slot frees)."""
         with self._lock:
             now = self._clock()
-            while self._sent and self._sent[0] <= now - self.window:
-                self._sent.popleft()
-            if len(self._sent) < self.limit:
-                self._sent.append(now)
-                return 0.0
-            return self._sent[0] + self.window - now
+            self._slots = [
+                entry
+                for entry in self._slots
+                if entry[0] is None or entry[0] > now - self.window
+            ]
+            if len(self._slots) < self.limit:
+                entry = [None]
+                self._slots.append(entry)
+                return entry, 0.0
+
+            finished = [entry[0] for entry in self._slots if entry[0] is not None]
+            if not finished:
+                # Every slot is in flight: check again once one may have ended.
+                return None, min(self.window, 0.05)
+            return None, min(finished) + self.window - now
 
 
 _shared_throttles = {}
