@@ -1,7 +1,7 @@
 """The control API under ``/_sandbox/``: what a test or a demo does to the sandbox.
 
 Every call needs ``Authorization: Bearer <admin token>``; the admin token is the
-access token unless the server was given another. Bodies and answers are JSON.
+access token unless the server was given another. Request and response bodies are JSON.
 The control API is never rate limited and never affected by fault switches.
 """
 

@@ -1,6 +1,6 @@
 """Loading companies and contacts from CSV exports into the store.
 
-A named mapping says which column feeds which HubSpot property. Each row may
+A named mapping maps columns to HubSpot properties. Each row may
 create a company, a contact, or both, and a contact is associated with its
 row's company as its primary company. Files are read as real exports come:
 with or without a BOM, ``,`` or ``;`` delimited (sniffed from the header line),
@@ -201,14 +201,14 @@ def load_csv(store, path, mapping_name, emit_events=False):
 
 
 def _check_columns(mapping, header, path):
-    wanted = set(mapping.company_columns.values()) | set(
+    mapped = set(mapping.company_columns.values()) | set(
         mapping.contact_columns.values()
     )
     if mapping.contact_full_name:
-        wanted.add(mapping.contact_full_name)
+        mapped.add(mapping.contact_full_name)
     if mapping.company_key:
-        wanted.add(mapping.company_key)
-    if not wanted & set(header):
+        mapped.add(mapping.company_key)
+    if not mapped & set(header):
         raise ValueError(
             f"{Path(path).name} has none of the columns of mapping {mapping.name!r}: "
             f"is it the right mapping?"

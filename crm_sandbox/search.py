@@ -1,10 +1,14 @@
 """Evaluation of CRM search requests: filterGroups, sorts, query and paging.
 
-Rules from HubSpot's CRM search guide: filters in a group are ANDed and groups
-are ORed; at most 5 groups, 6 filters per group and 18 filters in all; string
-values compare case-insensitively; date values may be epoch ms or ISO-8601;
-archived records never match; default page size 10, maximum 200; ``after`` is
-an offset; and no page may start beyond the first 10,000 results.
+Rules from HubSpot's CRM search guide:
+
+- filters in a group are ANDed, and groups are ORed;
+- at most 5 groups, 6 filters per group and 18 filters in all;
+- string values compare case-insensitively;
+- date values may be epoch ms or ISO-8601;
+- archived records never match;
+- the page size is 10 by default and 200 at most, and ``after`` is an offset;
+- no page may start beyond the first 10,000 results.
 """
 
 import fnmatch
@@ -168,8 +172,8 @@ class Matcher:
         if operator == "CONTAINS_TOKEN":
             return _contains_token(value, search_filter.get("value"))
         if operator == "IN":
-            wanted = [comparable(kind, v) for v in search_filter["values"]]
-            return comparable(kind, value) in wanted
+            expected_values = [comparable(kind, v) for v in search_filter["values"]]
+            return comparable(kind, value) in expected_values
         if operator == "BETWEEN":
             low = comparable(kind, search_filter["value"])
             high = comparable(kind, search_filter["highValue"])

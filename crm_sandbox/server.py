@@ -186,7 +186,7 @@ class SandboxServer:
     # -- request pipeline ----------------------------------------------
 
     def dispatch(self, request):
-        """Return the Response to one request; never raises."""
+        """Return the Response to one request; every error becomes an error response."""
         try:
             if request.path.startswith("/_sandbox"):
                 return self.control.handle(request)
@@ -199,7 +199,7 @@ class SandboxServer:
             )
         except ApiError as error:
             return Response.from_error(error)
-        except Exception:  # a sandbox bug must still produce an answer
+        except Exception:  # a sandbox bug must still produce a response
             _logger.exception("unexpected error on %s %s", request.method, request.path)
             return Response.from_error(
                 ApiError(500, "Internal error in the CRM sandbox.", "INTERNAL_ERROR")
@@ -279,7 +279,7 @@ class SandboxServer:
             forced = RateDecision(False, decision.limit, 0, decision.window, 1)
             return Response.from_error(self.rate_limiter.error(forced))
         if status in (502, 503, 504):
-            # Gateways in front of an API answer with HTML, not the API's JSON.
+            # Gateways in front of an API respond with HTML, not the API's JSON.
             response = Response(status, raw=_HTML_ERROR_PAGE, content_type="text/html")
         else:
             response = Response.from_error(

@@ -24,7 +24,7 @@ _logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ChangeSource:
-    """Who made a change, as HubSpot reports it in webhooks and property history.
+    """Origin of a change, as HubSpot reports it in webhooks and property history.
 
     ``source_type`` is HubSpot's change source: ``INTEGRATION`` for an app's API
     call (``source_id`` is the app id), ``CRM_UI`` for a user in HubSpot
@@ -213,11 +213,11 @@ class Store:
                 f"Property {id_property} is not a unique identifier of {name}: "
                 f"use hs_object_id or a property with unique values (contacts: email)."
             )
-        wanted = str(value).strip().lower()
+        expected = str(value).strip().lower()
         for record in self._records[name].values():
             if record.archived != archived:
                 continue
-            if record.values.get(id_property, "").strip().lower() == wanted:
+            if record.values.get(id_property, "").strip().lower() == expected:
                 return record
         return None
 

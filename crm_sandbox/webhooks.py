@@ -8,7 +8,7 @@ sends under 100 per request) with the v3 signature headers:
 - ``X-HubSpot-Request-Timestamp``: the timestamp in epoch milliseconds;
 - ``X-HubSpot-Signature-Version: v3``.
 
-A batch answered with a non-2xx status, or not answered within ``timeout``
+A batch that gets a non-2xx response, or no response within ``timeout``
 seconds, is sent again with ``attemptNumber`` raised by one, up to
 ``max_attempts`` attempts, waiting ``retry_delay`` seconds and doubling the wait
 each time up to ``max_retry_delay``. HubSpot retries up to 10 times over many
@@ -70,7 +70,7 @@ def sign_v3(client_secret, method, uri, body, timestamp):
 
 @dataclass
 class DeliveryResult:
-    """What happened to one batch: its events and every attempt."""
+    """Outcome of one batch delivery: its event ids and every attempt."""
 
     event_ids: list
     attempts: list = field(default_factory=list)

@@ -46,7 +46,7 @@ class Client:
 class WebhookReceiver:
     """A local HTTP server that records webhook deliveries.
 
-    ``statuses`` lists the status codes to answer, in order; once it is used up
+    ``statuses`` lists the status codes to return, in order; once it is used up
     every request gets 204.
     """
 

@@ -185,7 +185,7 @@ def test_concurrent_creates_get_distinct_ids(sandbox):
     assert len(set(ids)) == 50
 
 
-def test_command_line_runs_prints_url_and_stops_on_ctrl_c():
+def test_cli_prints_url_and_stops_on_sigint():
     process = subprocess.Popen(
         [
             sys.executable,

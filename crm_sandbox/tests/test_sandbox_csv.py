@@ -34,7 +34,7 @@ def test_uk_companies_house_file(sandbox):
     assert any("Rück" in name for name in names)
 
 
-def test_uk_file_keys_come_from_the_bom_prefixed_id_column(sandbox):
+def test_uk_file_bom_id_column_keys(sandbox):
     sandbox.load_csv(real_file(UK_FILE), "uk_companies_house")
 
     keys = [

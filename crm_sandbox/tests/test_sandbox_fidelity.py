@@ -32,7 +32,7 @@ def official(sandbox):
     return HubSpot(access_token=TOKEN, host=sandbox.base_url)
 
 
-def test_basic_api_create_get_page_and_get_by_id(official):
+def test_official_basic_api_round_trip(official):
     companies = official.crm.companies
     created = companies.basic_api.create(
         SimplePublicObjectInputForCreate(

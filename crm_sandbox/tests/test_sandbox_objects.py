@@ -251,17 +251,17 @@ def test_list_limit_above_100_is_lowered(sandbox, client):
 
 
 def test_list_archived_returns_archived_only(client):
-    kept = create(client, "companies", {"name": "Kept"})
-    gone = create(client, "companies", {"name": "Gone"})
-    client.delete(f"/crm/v3/objects/companies/{gone['id']}")
+    live_record = create(client, "companies", {"name": "Live"})
+    archived_record = create(client, "companies", {"name": "Archived"})
+    client.delete(f"/crm/v3/objects/companies/{archived_record['id']}")
 
     live = client.get("/crm/v3/objects/companies").json()["results"]
     archived = client.get(
         "/crm/v3/objects/companies", params={"archived": "true"}
     ).json()
 
-    assert [record["id"] for record in live] == [kept["id"]]
-    assert [record["id"] for record in archived["results"]] == [gone["id"]]
+    assert [record["id"] for record in live] == [live_record["id"]]
+    assert [record["id"] for record in archived["results"]] == [archived_record["id"]]
 
 
 def test_properties_with_history_names_the_source(sandbox, client):

@@ -42,7 +42,7 @@ def test_creation_and_property_change_events(sandbox, client, receiver):
         assert isinstance(event["occurredAt"], int)
 
 
-def test_api_changes_are_integration_and_user_changes_crm_ui(sandbox, client, receiver):
+def test_change_source_per_origin(sandbox, client, receiver):
     configure(sandbox, receiver)
     record = client.post(
         "/crm/v3/objects/deals", {"properties": {"dealname": "D"}}
