@@ -13,6 +13,7 @@ updates that contact instead of creating a second one.
 """
 
 import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,9 +154,11 @@ def read_rows(path):
     """
     with open(path, encoding="utf-8-sig", newline="") as handle:
         text = handle.read()
-    first_line = text.splitlines()[0] if text else ""
+    first_line = text.split("\n", 1)[0]
     delimiter = max((";", ",", "\t"), key=first_line.count)
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    # Read from the whole text, not from split lines: a quoted cell may
+    # contain a line break.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [name.strip() for name in next(reader, [])]
     rows = []
     for cells in reader:
@@ -304,6 +307,9 @@ class _Loader:
         if not any(values.get(name) for name in ("firstname", "lastname", "email")):
             return None
         values = self._valid(number, "contacts", values)
+        if not any(values.get(name) for name in ("firstname", "lastname", "email")):
+            # Only rejected values named the person: there is nobody to load.
+            return None
 
         existing = (
             self.store.find("contacts", values["email"], id_property="email")

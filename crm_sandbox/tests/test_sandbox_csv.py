@@ -126,6 +126,31 @@ def test_reader_handles_bom_semicolons_crlf_and_ragged_rows(tmp_path):
     ]
 
 
+def test_reader_keeps_line_breaks_in_quoted_cells(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        'Name,Notes\n"Acme","first line\nsecond line"\nBeta,x\n', encoding="utf-8"
+    )
+
+    _, rows = read_rows(path)
+
+    assert rows == [
+        {"Name": "Acme", "Notes": "first line\nsecond line"},
+        {"Name": "Beta", "Notes": "x"},
+    ]
+
+
+def test_row_with_only_an_invalid_email_creates_nobody(tmp_path, sandbox):
+    path = tmp_path / "contacts.csv"
+    path.write_text("Contact: Email\nnot-an-email\n", encoding="utf-8")
+
+    summary = sandbox.load_csv(path, "salesforce_accounts_contacts")
+
+    assert summary["contactsCreated"] == 0
+    assert summary["rejected"][0]["value"] == "not-an-email"
+    assert sandbox.store.all("contacts") == []
+
+
 def test_invalid_values_are_reported_and_the_rest_loaded(tmp_path, sandbox):
     path = tmp_path / "contacts.csv"
     path.write_text(
