@@ -31,6 +31,7 @@ def parse_args(argv):
         default="127.0.0.1",
         help="bind address; only 127.0.0.1 or localhost is accepted",
     )
+
     parser.add_argument(
         "--token",
         default="sandbox-token",
@@ -46,6 +47,7 @@ def parse_args(argv):
         default="sandbox-secret",
         help="app client secret that signs webhooks (default sandbox-secret)",
     )
+
     parser.add_argument(
         "--webhook-url",
         default=None,
@@ -57,6 +59,7 @@ def parse_args(argv):
         help="queue webhook events until POST /_sandbox/webhooks/flush "
         "instead of delivering them at once",
     )
+
     parser.add_argument(
         "--rate-limit",
         type=int,
@@ -75,6 +78,7 @@ def parse_args(argv):
         default=None,
         help="search requests per second per token (default: no separate limit)",
     )
+
     parser.add_argument(
         "--load-demo",
         action="store_true",

@@ -394,7 +394,7 @@ class CrmApi:
             for item in inputs:
                 if isinstance(item, dict) and item.get("id"):
                     self.store.archive(object_type.name, item["id"], source=source)
-        # HubSpot answers 204 whether or not each id existed.
+        # HubSpot returns 204 whether or not each id existed.
         return Response(204)
 
     # -- search --------------------------------------------------------
@@ -429,8 +429,8 @@ class CrmApi:
 
         response = {"total": len(matched), "results": results}
         if offset + limit < len(matched):
-            # Past 10,000 the cursor is still given, as HubSpot gives it, and
-            # using it is answered with a 400.
+            # Past 10,000 the cursor is still returned, as HubSpot returns it,
+            # and a request that uses it gets a 400.
             response["paging"] = {"next": {"after": str(offset + limit)}}
         return Response(200, response)
 

@@ -6,10 +6,10 @@ row's company as its primary company. Files are read as real exports come:
 with or without a BOM, ``,`` or ``;`` delimited (sniffed from the header line),
 CRLF or LF, and with ragged rows (missing trailing fields count as empty).
 
-Rows are loaded as a HubSpot import would load them: a property value HubSpot
-would reject (an invalid email, say) is left out and reported in the summary
-while the rest of the row is loaded, and a contact whose email already exists
-updates that contact instead of creating a second one.
+Rows are loaded as a HubSpot import would load them. A property value that
+HubSpot would reject (an invalid email, say) is left out and reported in the
+summary, while the rest of the row is loaded. A contact whose email already
+exists updates that contact instead of creating a second one.
 """
 
 import csv
@@ -308,7 +308,7 @@ class _Loader:
             return None
         values = self._valid(number, "contacts", values)
         if not any(values.get(name) for name in ("firstname", "lastname", "email")):
-            # Only rejected values named the person: there is nobody to load.
+            # Every value that identified the person was rejected: skip the row.
             return None
 
         existing = (

@@ -59,7 +59,7 @@ class Faults:
             self._pending = []
 
     def set_error_rate(self, rate, seed=None):
-        """Answer a random ``rate`` fraction (0 to 1) of calls with a 500."""
+        """Fail a random ``rate`` fraction (0 to 1) of calls with a 500."""
         if not 0.0 <= float(rate) <= 1.0:
             raise ValueError(f"error rate must be between 0 and 1, got {rate}")
         with self._lock:
@@ -75,7 +75,7 @@ class Faults:
             self.latency = float(seconds)
 
     def fail_next(self, count=1, status=500, path_prefix=None):
-        """Answer the next ``count`` calls with ``status`` (429, 500, 502, 503, 504)."""
+        """Fail the next ``count`` calls with ``status`` (429, 500, 502, 503, 504)."""
         if int(status) not in FORCEABLE_STATUSES:
             raise ValueError(
                 f"status must be one of {FORCEABLE_STATUSES}, got {status}"
@@ -83,7 +83,7 @@ class Faults:
         self._queue(FaultAction(STATUS, status=int(status)), count, path_prefix)
 
     def timeout_next(self, count=1, seconds=30.0, apply_request=True, path_prefix=None):
-        """Make the next ``count`` calls wait ``seconds`` before answering.
+        """Make the next ``count`` calls wait ``seconds`` before responding.
 
         Choose ``seconds`` above the client's timeout. With ``apply_request``
         the call is carried out before the wait, so a write takes effect even
