@@ -3,6 +3,12 @@
 Puts the repository root on sys.path, so ``import sync_core`` works from a
 fresh clone whatever its folder is called, and gives tests the real exported
 CSV files that sit in ``../shared/data/real`` beside the repository.
+
+The repository root is the Odoo addon, and its ``__init__.py`` defines Odoo
+models, which fails outside ``odoo.addons``. pytest's Package.setup imports
+every package ``__init__.py`` above a test to look for ``setup_module``, so
+it is switched off for the repository's packages (none of them has one).
+This folder has no ``__init__.py`` for the same reason.
 """
 
 import csv
@@ -16,6 +22,18 @@ REAL_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "real"
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+
+def pytest_collection_modifyitems(items):
+    """Switch off Package.setup of the repository's packages."""
+    for item in items:
+        for node in item.listchain():
+            if isinstance(node, pytest.Package) and node.path.is_relative_to(REPO_ROOT):
+                node.setup = _no_package_setup
+
+
+def _no_package_setup():
+    return None
 
 
 def _real_path(name):
