@@ -12,7 +12,13 @@
     "data": [
         "security/crm_sync_security.xml",
         "security/ir.model.access.csv",
+        "data/crm_sync_cron_data.xml",
         "views/crm_sync_backend_views.xml",
+        "views/crm_sync_field_rule_views.xml",
+        "views/crm_sync_binding_views.xml",
+        "views/crm_sync_audit_log_views.xml",
+        "views/crm_sync_resolve_wizard_views.xml",
+        "views/res_partner_views.xml",
         "views/crm_sync_menus.xml",
     ],
     "demo": [

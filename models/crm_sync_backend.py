@@ -114,6 +114,16 @@ class CrmSyncBackend(models.Model):
         help="Position of the incremental pull of each object type, as UTC JSON "
         "by object type. Empty means the next pull is a full first sync.",
     )
+    match_company_by_domain = fields.Boolean(
+        string="Match Companies by Website",
+        help="Before creating a company, also look for one with the same website "
+        "domain. Leave it off where unrelated companies share a domain, for example "
+        "a group's subsidiaries.",
+    )
+    field_rule_ids = fields.One2many(
+        "crm.sync.field.rule", "backend_id", string="Field Rules"
+    )
+    field_rule_count = fields.Integer(compute="_compute_field_rule_count")
 
     last_check_date = fields.Datetime(string="Last Connection Test", readonly=True)
     last_check_ok = fields.Boolean(string="Last Test Passed", readonly=True)
@@ -145,6 +155,49 @@ class CrmSyncBackend(models.Model):
                         url=url,
                     )
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        backends = super().create(vals_list)
+        self.env["crm.sync.field.rule"].sudo()._create_default_rules(backends)
+        return backends
+
+    def _compute_field_rule_count(self):
+        counts = dict(
+            self.env["crm.sync.field.rule"]._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id"], ["__count"]
+            )
+        )
+        for backend in self:
+            backend.field_rule_count = counts.get(backend, 0)
+
+    def action_view_field_rules(self):
+        """Open the field rules of this backend."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "external_crm_sync.crm_sync_field_rule_action"
+        )
+        action["domain"] = [("backend_id", "=", self.id)]
+        action["context"] = {
+            "default_backend_id": self.id,
+            "search_default_group_by_object_type": 1,
+        }
+        return action
+
+    def _pull(self, object_type):
+        """Queue import jobs for the records of one object type changed in the CRM."""
+        self.ensure_one()
+        return self.env["crm.sync.importer"]._pull(self, object_type)
+
+    @api.model
+    def _cron_pull(self):
+        """Pull the changed companies, then contacts, of every active backend."""
+        self.env["crm.sync.importer"]._cron_pull(self.search([]))
+
+    @api.model
+    def _cron_push(self):
+        """Queue exports of partners in scope whose changes were not sent yet."""
+        self.env["crm.sync.exporter"]._cron_push(self.search([]))
 
     def _get_sync_objects(self):
         """Return (object_type, direction) for each object this backend syncs."""

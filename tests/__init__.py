@@ -1,1 +1,2 @@
 from . import test_crm_sync_backend
+from . import test_partner_import

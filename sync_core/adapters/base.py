@@ -24,10 +24,11 @@ Contract of every adapter:
   to an :class:`ItemError`, so one bad record never hides the others. When a whole
   chunk fails with an error that would fail the next chunk too (authentication,
   scopes, rate limit, server, network), the method raises it. The raised error's
-  ``partial_result`` attribute then holds the :class:`BatchResult` of the chunks
-  that completed before it, so created records are not lost.
+  ``partial_result`` attribute then contains the :class:`BatchResult` of the
+  chunks that completed before it, so created records are not lost.
 * Exception messages may quote the CRM's own error text, which can contain
-  property values. Log ids, object types, categories and HTTP statuses only.
+  property values. Log an adapter error's ``log_message``, which leaves that
+  text out, and otherwise only ids, object types, categories and HTTP statuses.
 """
 
 import abc
@@ -229,9 +230,11 @@ class CrmAdapter(abc.ABC):
     ):
         """Return one :class:`Page` of records last modified in ``[gte, lte]``.
 
-        Records come in ascending order of last modification, then of id. Pass the
-        returned ``next_after`` as ``after`` to read the next page of the same
-        window. ``total`` counts the whole window.
+        Records come in ascending order of last modification. Records with the
+        same timestamp come in ascending id order where the CRM guarantees it
+        (each adapter documents this). Pass the returned ``next_after`` as
+        ``after`` to read the next page of the same window. ``total`` counts the
+        whole window.
         """
 
     @abc.abstractmethod

@@ -61,7 +61,7 @@ class CrmValidationError(CrmAdapterError):
 class CrmConflictError(CrmAdapterError):
     """The write conflicts with an existing record (HTTP 409).
 
-    When the CRM names the record that already holds the unique value,
+    When the CRM names the record that already has the unique value,
     ``existing_id`` is its id and the category is DUPLICATE, else CONFLICT.
     """
 

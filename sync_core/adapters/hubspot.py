@@ -9,10 +9,10 @@ Endpoints used, relative to the caller's base URL (there is no default host):
 
 Behaviour the engine can rely on:
 
-* Batch creates send each input's position as ``objectWriteTraceId``, which
-  makes HubSpot respond with 207 and per-input errors instead of rejecting the whole
-  batch, and lets each result be matched to its input (HubSpot does not keep the
-  input order in batch results).
+* Batch creates send each input's position as ``objectWriteTraceId``. With it,
+  HubSpot responds with 207 and per-input errors instead of rejecting the whole
+  batch, and each result can be matched to its input. Matching by position is
+  not possible because HubSpot does not keep the input order in batch results.
 * ``search_modified`` filters on the object type's last-modified property
   (``lastmodifieddate`` for contacts, ``hs_lastmodifieddate`` for the others) and
   sorts on it ascending. HubSpot accepts one sort rule only, so records with the
@@ -75,8 +75,8 @@ OBJECT_TYPE_LABELS = {
     "product": "Products",
 }
 
-# Contacts keep their last modification in "lastmodifieddate"; the other
-# object types in "hs_lastmodifieddate".
+# Property with the last modification date: "lastmodifieddate" for contacts,
+# "hs_lastmodifieddate" for the other object types.
 MODIFIED_PROPERTIES = {"contact": "lastmodifieddate"}
 DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 
@@ -108,7 +108,7 @@ def hubspot_type(object_type):
 
 
 def modified_property(object_type):
-    """Return the property that holds a record's last modification date."""
+    """Return the property that contains a record's last modification date."""
     return MODIFIED_PROPERTIES.get(object_type, DEFAULT_MODIFIED_PROPERTY)
 
 
@@ -209,10 +209,26 @@ class HubSpotAdapter(CrmAdapter):
     # -- connection check ------------------------------------------------------
 
     def check_connection(self, checks):
-        results = self._check_url_and_token(checks)
-        if not all(result.ok for result in results):
-            return results
+        """Check the URL, the token and each scope; see CrmAdapter.check_connection.
 
+        Result names are ``url``, ``token``, ``service`` (rate limit or server
+        error) and ``scope:<scope name>``.
+        """
+        results = self._check_url_and_token(checks)
+        if all(result.ok for result in results):
+            results += self._check_scopes(checks)
+
+        for result in results:
+            if not result.ok:
+                _logger.info(
+                    "HubSpot connection check at %s failed: %s",
+                    self.base_url,
+                    result.name,
+                )
+        return results
+
+    def _check_scopes(self, checks):
+        results = []
         for object_type, needs_write in _merge_checks(checks):
             for write in (False, True) if needs_write else (False,):
                 result = self._check_scope(object_type, write)
@@ -607,15 +623,15 @@ def _match_by_id(chunk, keys, missing_category):
     if chunk.whole_chunk_error is not None:
         return _fail_all(keys, chunk.whole_chunk_error)
 
-    wanted = set(keys)
+    requested = set(keys)
     result = BatchResult()
     for _item, record in chunk.records():
-        if record.id in wanted:
+        if record.id in requested:
             result.results[record.id] = record
     for entry in chunk.errors:
         _trace_ids, ids = keys_of_error_entry(entry)
         result.errors += [
-            item_error(crm_id, entry) for crm_id in ids if crm_id in wanted
+            item_error(crm_id, entry) for crm_id in ids if crm_id in requested
         ]
     return _report_missing(result, keys, missing_category)
 

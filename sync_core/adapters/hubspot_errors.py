@@ -2,7 +2,7 @@
 
 HubSpot's error body is ``{"status": "error", "message", "correlationId",
 "category", "errors": [{"message", "context", ...}], ...}``, and HubSpot's
-error-handling guide tells clients to treat every field as optional. A 207 batch
+error-handling guide recommends treating every field as optional. A 207 batch
 response lists one such StandardError per failed group of inputs, with the
 failed inputs named in ``context`` (``ids`` or ``objectWriteTraceId``).
 """

@@ -21,10 +21,10 @@ class RollingWindowThrottle:
     """Allows at most ``limit`` requests in any ``window`` seconds; thread-safe.
 
     A request occupies its slot from the moment it is sent until ``window``
-    seconds after its response arrived. Counting from the response, not from
-    the send, matters: the CRM counts a request when it arrives, which can be
-    well after the send (a new connection), so a slot freed too early would let
-    the next request reach the CRM while the CRM's window is still full.
+    seconds after its response arrived. The CRM counts a request when it
+    arrives, which can be well after the send (a new connection, for example).
+    A slot counted from the send could therefore free too early and let the
+    next request reach the CRM while the CRM's window is still full.
     """
 
     def __init__(self, limit, window, clock=time.monotonic, sleep=time.sleep):

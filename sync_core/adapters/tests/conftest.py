@@ -38,7 +38,7 @@ def _skip_package_setup():
 
 @pytest.fixture
 def sandbox():
-    """Start a fresh sandbox with HubSpot's default limit of 100 calls per 10 s."""
+    """Start a fresh sandbox that allows 100 calls per 10 s for the token."""
     server = SandboxServer(
         port=0,
         access_token=TOKEN,

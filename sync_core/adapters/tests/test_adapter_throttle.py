@@ -76,7 +76,7 @@ def test_throttle_rejects_invalid_limits(limit, window):
         RollingWindowThrottle(limit, window)
 
 
-def test_shared_throttle_per_account_and_purpose():
+def test_shared_throttle_keys():
     first = shared_throttle("http://127.0.0.1:1", "token-a", 100, 10.0)
 
     assert shared_throttle("http://127.0.0.1:1", "token-a", 100, 10.0) is first

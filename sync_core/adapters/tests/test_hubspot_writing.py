@@ -25,7 +25,7 @@ def test_batch_create_maps_results_to_inputs(sandbox, adapter):
         )
 
 
-def test_batch_create_partial_failure_names_inputs(sandbox, adapter):
+def test_batch_create_maps_partial_failure(sandbox, adapter):
     inputs = contact_inputs(150)
     inputs[30]["email"] = inputs[10]["email"]
     inputs[120]["email"] = "person120@@example.co.uk"
@@ -64,7 +64,7 @@ def test_batch_create_empty_sends_nothing(sandbox, adapter):
     assert sum(sandbox.request_counts.values()) == 0
 
 
-def test_batch_create_rate_limit_keeps_partial_result(make_adapter, sandbox):
+def test_rate_limit_keeps_partial_batch(make_adapter, sandbox):
     # One call per minute: the second chunk hits the sandbox's limit.
     sandbox.rate_limiter.configure(1, 60.0)
     adapter = make_adapter()
@@ -79,7 +79,7 @@ def test_batch_create_rate_limit_keeps_partial_result(make_adapter, sandbox):
     assert sandbox.store.stats()["companies"]["total"] == 100
 
 
-def test_batch_update_partial_failure_names_ids(sandbox, adapter):
+def test_batch_update_maps_partial_failure(sandbox, adapter):
     ids = [
         sandbox.store.create("companies", {"name": f"Co {n}"})["id"] for n in range(3)
     ]
