@@ -1,0 +1,778 @@
+"""Import of CRM companies and contacts into Odoo partners.
+
+Entry points:
+
+* ``_pull(backend, object_type)``: read the records changed in the CRM since
+  the stored cursor (all records on the first run) and queue one import job
+  per record, with its allow-listed properties as payload.
+* ``_run_job(job)``: the queue's handler of import jobs.
+* ``_import_record(backend, object_type, crm_id)``: import one CRM record now,
+  for webhooks and the resolve wizard.
+
+An import finds the partner through the record's link, or else through
+identity matching (``sync_core.matching``), and creates a partner only when
+nothing matches. Several matching partners are never merged: the job becomes
+a "possible duplicate" exception that a person settles.
+"""
+
+import logging
+
+from odoo import api, fields, models
+
+from ..sync_core import cursor as pull_cursor
+from ..sync_core import matching
+from ..sync_core.adapters import CrmNotFoundError
+from ..sync_core.errors import InvalidValueError, SyncError
+from .crm_sync_audit_log import SOURCE_CRM
+from .crm_sync_field_rule import TRANSFORM_PARENT
+from .crm_sync_synchronizer import (
+    COMPANY,
+    CONTACT,
+    INVALID,
+    CrmSnapshot,
+    RecordValidationError,
+    ResolutionNeededError,
+    SyncPlan,
+)
+
+_logger = logging.getLogger(__name__)
+
+# Object types this importer handles, in the order a pull runs them:
+# companies first, so that contacts find their company linked.
+IMPORT_OBJECT_TYPES = (COMPANY, CONTACT)
+
+# Maximum candidates read for one identity match. More hits than this are
+# ambiguous anyway.
+MAX_MATCH_CANDIDATES = 50
+
+# Jobs queued by a pull run before the cursor is saved (records).
+PULL_PAGE_SIZE = 100
+
+
+class CrmSyncImporter(models.AbstractModel):
+    """Handler of import jobs: brings CRM companies and contacts into Odoo."""
+
+    _name = "crm.sync.importer"
+    _inherit = "crm.sync.synchronizer"
+    _description = "CRM Sync Partner Importer"
+
+    # ------------------------------------------------------------------
+    # Pull
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _cron_pull(self, backends):
+        """Pull companies, then contacts, for each backend that imports them."""
+        for backend in backends:
+            for object_type in self._pull_object_types(backend):
+                try:
+                    backend._pull(object_type)
+                except SyncError as error:
+                    _logger.warning(
+                        "Pull of %s from backend %s failed (%s): %s",
+                        object_type,
+                        backend.id,
+                        error.category,
+                        getattr(error, "log_message", error.category),
+                    )
+
+    @api.model
+    def _pull_object_types(self, backend):
+        directions = dict(backend._get_sync_objects())
+        return [
+            object_type
+            for object_type in IMPORT_OBJECT_TYPES
+            if directions.get(object_type) in ("both", "import")
+        ]
+
+    @api.model
+    def _pull(self, backend, object_type, now=None):
+        """Queue import jobs for the records changed since the last pull.
+
+        Without a stored cursor this is the full first sync: every record is
+        listed. ``now`` (UTC) bounds the search window; tests pass a time
+        ahead of the clock to include changes made a moment ago. Returns the
+        number of jobs queued.
+        """
+        rules = self._get_rules(backend, object_type)
+        properties = self._crm_properties(rules)
+        stored = (backend.pull_cursors or {}).get(object_type)
+        with backend._get_adapter() as adapter:
+            if stored:
+                queued = self._pull_changes(
+                    backend, object_type, adapter, properties, stored, now
+                )
+            else:
+                queued = self._pull_everything(
+                    backend, object_type, adapter, properties
+                )
+        _logger.info(
+            "Pull of %s from backend %s queued %s import jobs",
+            object_type,
+            backend.id,
+            queued,
+        )
+        return queued
+
+    @api.model
+    def _pull_everything(self, backend, object_type, adapter, properties):
+        started_at = fields.Datetime.now()
+        queued = 0
+        seen = {}
+        page = []
+        for record in adapter.iter_all(object_type, properties):
+            page.append(record)
+            if record.updated_at:
+                seen[record.id] = pull_cursor.to_epoch_ms(record.updated_at)
+            if len(page) >= PULL_PAGE_SIZE:
+                queued += self._queue_imports(backend, object_type, page, properties)
+                page = []
+        queued += self._queue_imports(backend, object_type, page, properties)
+
+        # Records changed while the listing ran are newer than its start, so
+        # the next incremental pull reads them; the ones listed are "seen".
+        newest = max(seen.values(), default=None)
+        since = pull_cursor.from_epoch_ms(newest) if newest else started_at
+        cursor = pull_cursor.PullCursor(since=since, seen=seen)
+        self._save_cursor(backend, object_type, cursor)
+        return queued
+
+    @api.model
+    def _pull_changes(self, backend, object_type, adapter, properties, stored, now):
+        cursor = pull_cursor.PullCursor.from_json(stored, record_key=_record_key)
+        counter = {"queued": 0}
+
+        def search(window, limit):
+            if isinstance(window, pull_cursor.TieWindow):
+                # NOTE: the adapter has no id-ordered search of one instant yet,
+                # so more records than one page at the same millisecond stall
+                # the cursor (CursorStalledError) until the next full sync.
+                gte = lte = window.modified_at
+            else:
+                gte, lte = window.gte, window.lte
+            return adapter.search_modified(
+                object_type, gte, lte, properties, limit=limit
+            ).records
+
+        def handle(records):
+            counter["queued"] += self._queue_imports(
+                backend, object_type, records, properties
+            )
+
+        def checkpoint(current):
+            self._save_cursor(backend, object_type, current)
+
+        pull_cursor.run_pull(
+            cursor,
+            now or fields.Datetime.now(),
+            search,
+            handle,
+            page_size=min(backend.batch_size, pull_cursor.DEFAULT_PAGE_SIZE),
+            checkpoint=checkpoint,
+        )
+        return counter["queued"]
+
+    @api.model
+    def _save_cursor(self, backend, object_type, cursor):
+        cursors = dict(backend.pull_cursors or {})
+        cursors[object_type] = cursor.to_dict()
+        backend.sudo().write({"pull_cursors": cursors})
+
+    @api.model
+    def _queue_imports(self, backend, object_type, records, properties):
+        """Queue one import job per CRM record, with its allow-listed properties."""
+        if not records:
+            return 0
+        allowed = set(properties)
+        vals_list = [
+            {
+                "object_type": object_type,
+                "operation": "import",
+                "crm_id": record.id,
+                "payload": {
+                    "properties": {
+                        name: value
+                        for name, value in record.properties.items()
+                        if name in allowed
+                    },
+                    "updated_at": record.updated_at.isoformat()
+                    if record.updated_at
+                    else None,
+                },
+                "source": "cron",
+            }
+            for record in records
+        ]
+        jobs = self.env["crm.sync.job"].sudo()._enqueue_many(backend, vals_list)
+        return len(jobs)
+
+    # ------------------------------------------------------------------
+    # Job handler
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _run_job(self, job):
+        """Import the CRM record of an import job; return a short result text."""
+        snapshot = self._snapshot_from_payload(job)
+        return self._import_record(
+            job.backend_id, job.object_type, job.crm_id, snapshot=snapshot, job=job
+        )
+
+    @api.model
+    def _snapshot_from_payload(self, job):
+        payload = job.payload or {}
+        properties = payload.get("properties")
+        if not isinstance(properties, dict):
+            return None
+        return CrmSnapshot(
+            crm_id=str(job.crm_id),
+            properties=properties,
+            updated_at=payload.get("updated_at"),
+        )
+
+    @api.model
+    def _import_record(
+        self,
+        backend,
+        object_type,
+        crm_id,
+        *,
+        snapshot=None,
+        job=None,
+        resolution=None,
+        adapter=None,
+    ):
+        """Import one CRM record into Odoo and return a short result text.
+
+        Reads the record from the CRM unless ``snapshot`` (a CrmSnapshot from a
+        pull) is given. Updates the linked partner, or links a matching one,
+        or creates a partner. ``resolution`` carries a person's decision from
+        the resolve wizard: ``{"action": "link", "partner_id": id}``,
+        ``{"action": "create"}`` or ``{"action": "keep", "side": "odoo" or
+        "crm"}``.
+
+        Raises a SyncError: RecordValidationError for invalid values,
+        ResolutionNeededError for a possible duplicate or a conflict, adapter
+        errors for failed CRM calls (retryable or not).
+        """
+        if object_type not in IMPORT_OBJECT_TYPES:
+            raise SyncError(
+                self.env._(
+                    "Import of %(type)s records is not supported by the customer sync.",
+                    type=object_type,
+                ),
+                retryable=False,
+            )
+        resolution = resolution or {}
+        if adapter is None:
+            with backend._get_adapter() as own_adapter:
+                return self._import_record(
+                    backend,
+                    object_type,
+                    crm_id,
+                    snapshot=snapshot,
+                    job=job,
+                    resolution=resolution,
+                    adapter=own_adapter,
+                )
+
+        rules = self._get_rules(backend, object_type)
+        crm_id = str(crm_id)
+        try:
+            snapshot = self._complete_snapshot(
+                adapter, object_type, crm_id, rules, snapshot
+            )
+        except CrmNotFoundError:
+            _logger.info(
+                "CRM %s %s of backend %s no longer exists",
+                object_type,
+                crm_id,
+                backend.id,
+            )
+            return self.env._(
+                "CRM record %(crm_id)s no longer exists: nothing imported.",
+                crm_id=crm_id,
+            )
+
+        Binding = self.env["crm.sync.binding"].sudo()
+        binding = Binding._find_by_crm_id(backend, object_type, crm_id)
+        if binding and binding.state == "archived":
+            return self.env._(
+                "The link to CRM record %(crm_id)s is archived: skipped.", crm_id=crm_id
+            )
+        if object_type == CONTACT:
+            self._import_contact_companies(backend, snapshot, adapter)
+
+        if binding:
+            partner = binding.partner_id
+            return self._update_partner(
+                backend,
+                object_type,
+                partner,
+                binding,
+                snapshot,
+                rules,
+                adapter,
+                job,
+                resolution,
+            )
+        return self._import_unlinked(
+            backend, object_type, snapshot, rules, adapter, job, resolution
+        )
+
+    @api.model
+    def _complete_snapshot(self, adapter, object_type, crm_id, rules, snapshot):
+        """Return the snapshot, reading the record and its companies as needed."""
+        if snapshot is None:
+            record = adapter.get(object_type, crm_id, self._crm_properties(rules))
+            snapshot = CrmSnapshot(
+                crm_id=crm_id,
+                properties=record.properties,
+                updated_at=record.updated_at,
+            )
+        needs_companies = object_type == CONTACT and any(
+            rule.transformation == TRANSFORM_PARENT for rule in rules
+        )
+        if needs_companies and snapshot.company_ids is None:
+            snapshot.company_ids = adapter.list_associations(CONTACT, crm_id, COMPANY)
+        return snapshot
+
+    @api.model
+    def _import_contact_companies(self, backend, snapshot, adapter):
+        """Import the first associated company that has no link yet.
+
+        A company that fails to import is left out: the contact is imported
+        without its parent, and a later sync links the parent.
+        """
+        Binding = self.env["crm.sync.binding"].sudo()
+        for company_id in (snapshot.company_ids or [])[:1]:
+            if Binding._find_by_crm_id(backend, COMPANY, company_id):
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    self._import_record(backend, COMPANY, company_id, adapter=adapter)
+            except SyncError as error:
+                _logger.info(
+                    "Company %s of contact %s (backend %s) was not imported: %s",
+                    company_id,
+                    snapshot.crm_id,
+                    backend.id,
+                    error.category,
+                )
+
+    # ------------------------------------------------------------------
+    # Linked records
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _update_partner(
+        self,
+        backend,
+        object_type,
+        partner,
+        binding,
+        snapshot,
+        rules,
+        adapter,
+        job,
+        resolution,
+    ):
+        """Sync a linked pair both ways and return a short result text."""
+        keep = resolution.get("side") if resolution.get("action") == "keep" else None
+        plan = self._plan_sync(
+            backend, partner, binding, snapshot, rules, resolution=keep
+        )
+        self._drop_unlinked_parent(backend, plan)
+        conflicts_later = self._check_plan(plan, partner, snapshot, object_type)
+
+        self._write_partner(
+            partner, self._prepare_partner_vals(backend, rules, plan.pulls, partner)
+        )
+        self._push_changes(
+            backend, object_type, partner, snapshot, rules, plan, adapter
+        )
+        self._store_sync_state(binding, plan, crm_updated_at=snapshot.updated_at)
+        self._log_plan(
+            backend, object_type, partner, snapshot.crm_id, plan, rules, job=job
+        )
+        result = self._describe_plan(plan, partner)
+        if conflicts_later:
+            follow_up = (
+                self.env["crm.sync.job"]
+                .sudo()
+                ._enqueue(
+                    backend,
+                    object_type,
+                    "import",
+                    crm_id=snapshot.crm_id,
+                    source="cron",
+                )
+            )
+            result += " " + self.env._(
+                "Conflicting fields wait for a decision in job %(job)s.",
+                job=follow_up.id,
+            )
+        return result
+
+    @api.model
+    def _drop_unlinked_parent(self, backend, plan):
+        """Leave out a pull of a parent company that has no Odoo link yet."""
+        Binding = self.env["crm.sync.binding"].sudo()
+        for name, value in list(plan.pulls.items()):
+            if name != "parent_id" or not value:
+                continue
+            if not Binding._find_by_crm_id(backend, COMPANY, value):
+                del plan.pulls[name]
+                plan.synced.pop(name, None)
+
+    @api.model
+    def _push_changes(
+        self, backend, object_type, partner, snapshot, rules, plan, adapter
+    ):
+        """Send the plan's pushes for one record to the CRM."""
+        if not plan.pushes:
+            return
+        region = partner.country_id.code or None
+        properties = self._prepare_crm_properties(
+            rules,
+            {name: value for name, value in plan.pushes.items() if name != "parent_id"},
+            region,
+        )
+        if properties:
+            result = adapter.batch_update(object_type, [(snapshot.crm_id, properties)])
+            error = result.error_for(snapshot.crm_id)
+            if error:
+                raise SyncError(
+                    error.message, category=error.category, retryable=error.retryable
+                )
+        if "parent_id" in plan.pushes:
+            self._push_parent(
+                adapter,
+                snapshot.crm_id,
+                plan.pushes["parent_id"],
+                plan.previous["parent_id"][1],
+            )
+
+    @api.model
+    def _describe_plan(self, plan, partner):
+        if not plan.pulls and not plan.pushes:
+            return self.env._("No change for partner %(id)s.", id=partner.id)
+        return self.env._(
+            "Partner %(id)s: %(pulled)s field(s) updated in Odoo, %(pushed)s in the "
+            "CRM.",
+            id=partner.id,
+            pulled=len(plan.pulls),
+            pushed=len(plan.pushes),
+        )
+
+    # ------------------------------------------------------------------
+    # Unlinked records: match or create
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _import_unlinked(
+        self, backend, object_type, snapshot, rules, adapter, job, resolution
+    ):
+        action = resolution.get("action")
+        if action == "link":
+            partner = self.env["res.partner"].browse(resolution["partner_id"]).exists()
+            return self._link_partner(
+                backend,
+                object_type,
+                partner,
+                snapshot,
+                rules,
+                adapter,
+                job,
+                self.env._("chosen by %(user)s", user=self.env.user.name),
+            )
+        if action != "create":
+            result = self._match(backend, object_type, snapshot, rules)
+            if result.status == matching.MATCHED:
+                partner = self.env["res.partner"].browse(result.record_ids[0])
+                return self._link_partner(
+                    backend,
+                    object_type,
+                    partner,
+                    snapshot,
+                    rules,
+                    adapter,
+                    job,
+                    result.reason,
+                )
+            if result.status == matching.AMBIGUOUS:
+                raise self._duplicate_error(
+                    backend, object_type, snapshot, rules, result
+                )
+        return self._create_partner(backend, object_type, snapshot, rules, adapter, job)
+
+    @api.model
+    def _match(self, backend, object_type, snapshot, rules):
+        """Return the MatchResult of a CRM record against Odoo partners."""
+        record = self._match_record(object_type, snapshot, rules)
+        keys = matching.lookup_keys(
+            record, match_website=backend.match_company_by_domain
+        )
+        candidates = self._find_candidates(backend, object_type, keys)
+        result = matching.match(
+            record, candidates, match_website=backend.match_company_by_domain
+        )
+        _logger.debug(
+            "Match of CRM %s %s (backend %s): %s by %s",
+            object_type,
+            snapshot.crm_id,
+            backend.id,
+            result.status,
+            result.rule,
+        )
+        return result
+
+    @api.model
+    def _match_record(self, object_type, snapshot, rules):
+        """Return the CRM record as the plain dict sync_core.matching reads."""
+        values, _region = self._read_crm_values(rules, snapshot)
+        return {
+            "crm_id": snapshot.crm_id,
+            "is_company": object_type == COMPANY,
+            "name": values.get("name"),
+            "vat": values.get("vat"),
+            "company_registry": values.get("company_registry"),
+            "email": values.get("email"),
+            "website": values.get("website"),
+            "phone": values.get("phone"),
+            "mobile": values.get("mobile"),
+            "country_code": values.get("country_id"),
+        }
+
+    @api.model
+    def _find_candidates(self, backend, object_type, keys):
+        """Return partners sharing an identity key, as dicts for matching.
+
+        Every lookup column is a stored, indexed normalised key on res.partner.
+        """
+        lookups = [
+            ("crm_sync_vat_norm", keys.vats),
+            ("vat", keys.vats),
+            ("crm_sync_registry_norm", keys.company_registries),
+            ("crm_sync_email_norm", keys.emails),
+            ("crm_sync_domain", keys.website_domains),
+            ("crm_sync_phone_e164", keys.phones),
+            ("crm_sync_mobile_e164", keys.phones),
+        ]
+        key_domains = [
+            [(column, "in", list(values))] for column, values in lookups if values
+        ]
+        if not key_domains:
+            return []
+        domain = [
+            ("is_company", "=", object_type == COMPANY),
+            ("company_id", "in", [False, backend.company_id.id]),
+        ]
+        domain += ["|"] * (len(key_domains) - 1) + [
+            term for part in key_domains for term in part
+        ]
+        partners = (
+            self.env["res.partner"].sudo().search(domain, limit=MAX_MATCH_CANDIDATES)
+        )
+        return self._candidate_dicts(backend, object_type, partners)
+
+    @api.model
+    def _candidate_dicts(self, backend, object_type, partners):
+        bindings = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("object_type", "=", object_type),
+                    ("res_model", "=", "res.partner"),
+                    ("res_id", "in", partners.ids),
+                ]
+            )
+        )
+        crm_ids = {binding.res_id: binding.crm_id for binding in bindings}
+        return [
+            {
+                "id": partner.id,
+                "name": partner.name,
+                "is_company": partner.is_company,
+                "vat": partner.vat,
+                "company_registry": partner.company_registry,
+                "email": partner.email,
+                "website": partner.website,
+                "phone": partner.phone,
+                "mobile": partner.mobile,
+                "country_code": partner.country_id.code,
+                "crm_id": crm_ids.get(partner.id),
+            }
+            for partner in partners
+        ]
+
+    @api.model
+    def _duplicate_error(self, backend, object_type, snapshot, rules, result):
+        partners = self.env["res.partner"].browse(result.record_ids)
+        _type_label, record_ref = self._crm_record_ref(snapshot, rules)
+        return ResolutionNeededError(
+            self.env._(
+                "Possible duplicate: %(record)s matches %(count)s Odoo partners "
+                "(%(names)s). %(reason)s Link it to one of them or create a new "
+                "partner.",
+                record=record_ref,
+                count=len(partners),
+                names=", ".join(partners.mapped("display_name")),
+                reason=result.reason,
+            ),
+            exception_kind="duplicate",
+            exception_data={
+                "side": "odoo",
+                "object_type": object_type,
+                "crm_id": snapshot.crm_id,
+                "match_rule": result.rule,
+                "reason": result.reason,
+                "candidates": [
+                    {"partner_id": partner.id, "name": partner.display_name}
+                    for partner in partners
+                ],
+            },
+            candidate_partner_ids=partners.ids,
+        )
+
+    @api.model
+    def _link_partner(
+        self, backend, object_type, partner, snapshot, rules, adapter, job, reason
+    ):
+        """Link an existing partner to the CRM record, then sync the pair."""
+        binding = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            ._bind(
+                backend,
+                object_type,
+                partner,
+                snapshot.crm_id,
+                crm_updated_at=snapshot.updated_at,
+            )
+        )
+        _logger.info(
+            "Linked CRM %s %s to partner %s on backend %s",
+            object_type,
+            snapshot.crm_id,
+            partner.id,
+            backend.id,
+        )
+        detail = self._update_partner(
+            backend, object_type, partner, binding, snapshot, rules, adapter, job, {}
+        )
+        return self.env._(
+            "Linked to existing partner %(id)s (%(reason)s). %(detail)s",
+            id=partner.id,
+            reason=reason,
+            detail=detail,
+        )
+
+    @api.model
+    def _create_partner(self, backend, object_type, snapshot, rules, adapter, job):
+        """Create a partner from a CRM record that matches no Odoo partner."""
+        values = self._validated_import_values(backend, object_type, snapshot, rules)
+        vals = self._prepare_partner_vals(backend, rules, values)
+        vals.update(self._prepare_new_partner_vals(backend, object_type))
+        partner = (
+            self.env["res.partner"]
+            .sudo()
+            .with_context(crm_sync_no_export=True, tracking_disable=True)
+            .create(vals)
+        )
+        binding = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            ._bind(
+                backend,
+                object_type,
+                partner,
+                snapshot.crm_id,
+                crm_updated_at=snapshot.updated_at,
+            )
+        )
+        _logger.info(
+            "Created partner %s from CRM %s %s on backend %s",
+            partner.id,
+            object_type,
+            snapshot.crm_id,
+            backend.id,
+        )
+
+        # Sync the new pair once, so the link stores both sides' values.
+        plan = self._plan_sync(backend, partner, binding, snapshot, rules)
+        self._drop_unlinked_parent(backend, plan)
+        if self._check_plan(plan, partner, snapshot, object_type):
+            self.env["crm.sync.job"].sudo()._enqueue(
+                backend, object_type, "import", crm_id=snapshot.crm_id, source="cron"
+            )
+        self._write_partner(
+            partner, self._prepare_partner_vals(backend, rules, plan.pulls, partner)
+        )
+        self._push_changes(
+            backend, object_type, partner, snapshot, rules, plan, adapter
+        )
+        self._store_sync_state(binding, plan, crm_updated_at=snapshot.updated_at)
+
+        created = SyncPlan(
+            pulls={name: value for name, value in values.items() if value},
+            previous={name: (None, value) for name, value in values.items()},
+            sources=dict.fromkeys(values, SOURCE_CRM),
+        )
+        self._log_plan(
+            backend, object_type, partner, snapshot.crm_id, created, rules, job=job
+        )
+        return self.env._("Created partner %(id)s.", id=partner.id)
+
+    @api.model
+    def _validated_import_values(self, backend, object_type, snapshot, rules):
+        """Return {odoo_field: normalised value} of a new partner, or raise.
+
+        Collects every invalid value of the record in one RecordValidationError.
+        """
+        import_rules = rules.filtered(lambda rule: rule._allows_import())
+        crm_values, region = self._read_crm_values(import_rules, snapshot)
+        record_ref = self._crm_record_ref(snapshot, rules)
+        plan = SyncPlan()
+        values = {}
+        for rule in import_rules:
+            raw = crm_values[rule.odoo_field]
+            if rule.transformation == TRANSFORM_PARENT:
+                if raw and self.env["crm.sync.binding"].sudo()._find_by_crm_id(
+                    backend, COMPANY, raw
+                ):
+                    values[rule.odoo_field] = raw
+                continue
+            value = self._validated_value(plan, rule, raw, region, record_ref)
+            if value is not INVALID and value is not None:
+                values[rule.odoo_field] = value
+        if "name" not in values and not plan.errors:
+            # A manager may have cleared the rule's Required flag, but Odoo
+            # cannot store a partner without a name.
+            plan.errors.append(
+                InvalidValueError(
+                    "is missing, and every partner needs a name",
+                    value="",
+                    field="Name",
+                    record_ref=record_ref[1],
+                    record_type=record_ref[0],
+                )
+            )
+        if plan.errors:
+            raise RecordValidationError(plan.errors)
+        return values
+
+    @api.model
+    def _prepare_new_partner_vals(self, backend, object_type):
+        vals = {"customer_rank": 1}
+        if object_type == COMPANY:
+            vals["is_company"] = True
+        else:
+            vals.update({"is_company": False, "type": "contact"})
+        return vals
+
+
+def _record_key(record):
+    return record.updated_at, record.id
