@@ -168,6 +168,7 @@ class PullCursor:
         self._resume = _decode_position(resume)
         self._run_upper_ms = None
         self._reset_query()
+        self._prune_seen()
 
     # ------------------------------------------------------------------
     # State and JSON form

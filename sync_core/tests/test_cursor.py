@@ -177,6 +177,13 @@ def test_json_round_trip():
     assert PullCursor.from_json(pull_cursor.to_dict()).seen == restored.seen
 
 
+def test_constructor_drops_seen_before_overlap():
+    since = cursor_module.from_epoch_ms(START_MS)
+    seen = {"1": START_MS, "2": START_MS - 4 * MINUTE, "3": START_MS - 6 * MINUTE}
+    pull_cursor = PullCursor(since, seen)
+    assert pull_cursor.seen == {"1": START_MS, "2": START_MS - 4 * MINUTE}
+
+
 @pytest.mark.parametrize("data", [None, False, "", {}])
 def test_from_json_empty_is_first_sync(data):
     assert PullCursor.from_json(data).since is None
