@@ -13,6 +13,8 @@
         "security/crm_sync_security.xml",
         "security/ir.model.access.csv",
         "data/crm_sync_cron_data.xml",
+        "data/ir_cron_data.xml",
+        "views/crm_sync_job_views.xml",
         "views/crm_sync_backend_views.xml",
         "views/crm_sync_field_rule_views.xml",
         "views/crm_sync_binding_views.xml",

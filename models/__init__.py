@@ -1,4 +1,5 @@
 from . import crm_sync_backend
+from . import crm_sync_job
 from . import crm_sync_binding
 from . import crm_sync_field_rule
 from . import crm_sync_audit_log

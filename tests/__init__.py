@@ -1,2 +1,3 @@
 from . import test_crm_sync_backend
+from . import test_crm_sync_job
 from . import test_partner_import
