@@ -827,6 +827,8 @@ class CrmSyncExporter(models.AbstractModel):
                 item.snapshot.company_ids = adapter.list_associations(
                     CONTACT, item.snapshot.crm_id, COMPANY
                 )
+            if not item.done:
+                self._set_contact_region(backend, item.snapshot)
 
     @api.model
     def _read_error(self, object_type, item, error):

@@ -180,7 +180,13 @@ class CrmSyncImporter(models.AbstractModel):
 
     @api.model
     def _queue_imports(self, backend, object_type, records, properties):
-        """Queue one import job per CRM record, with its allow-listed properties."""
+        """Queue one import job per CRM record, with its allow-listed properties.
+
+        A record whose earlier import is still an open exception and that has
+        not changed since is left out, so a pull does not stack identical
+        exceptions. Returns the number of jobs queued.
+        """
+        records = self._drop_unchanged_exceptions(backend, object_type, records)
         if not records:
             return 0
         allowed = set(properties)
@@ -195,9 +201,7 @@ class CrmSyncImporter(models.AbstractModel):
                         for name, value in record.properties.items()
                         if name in allowed
                     },
-                    "updated_at": record.updated_at.isoformat()
-                    if record.updated_at
-                    else None,
+                    "updated_at": _isoformat(record.updated_at),
                 },
                 "source": "cron",
             }
@@ -205,6 +209,34 @@ class CrmSyncImporter(models.AbstractModel):
         ]
         jobs = self.env["crm.sync.job"].sudo()._enqueue_many(backend, vals_list)
         return len(jobs)
+
+    @api.model
+    def _drop_unchanged_exceptions(self, backend, object_type, records):
+        if not records:
+            return records
+        open_jobs = (
+            self.env["crm.sync.job"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("object_type", "=", object_type),
+                    ("operation", "=", "import"),
+                    ("state", "=", "exception"),
+                    ("crm_id", "in", [record.id for record in records]),
+                ]
+            )
+        )
+        parked = {
+            (job.crm_id, (job.payload or {}).get("updated_at"))
+            for job in open_jobs
+            if isinstance(job.payload, dict)
+        }
+        return [
+            record
+            for record in records
+            if (record.id, _isoformat(record.updated_at)) not in parked
+        ]
 
     # ------------------------------------------------------------------
     # Job handler
@@ -302,6 +334,7 @@ class CrmSyncImporter(models.AbstractModel):
             )
         if object_type == CONTACT:
             self._import_contact_companies(backend, snapshot, adapter)
+            self._set_contact_region(backend, snapshot)
 
         if binding:
             partner = binding.partner_id
@@ -530,7 +563,7 @@ class CrmSyncImporter(models.AbstractModel):
     @api.model
     def _match_record(self, object_type, snapshot, rules):
         """Return the CRM record as the plain dict sync_core.matching reads."""
-        values, _region = self._read_crm_values(rules, snapshot)
+        values, region = self._read_crm_values(rules, snapshot)
         return {
             "crm_id": snapshot.crm_id,
             "is_company": object_type == COMPANY,
@@ -541,7 +574,7 @@ class CrmSyncImporter(models.AbstractModel):
             "website": values.get("website"),
             "phone": values.get("phone"),
             "mobile": values.get("mobile"),
-            "country_code": values.get("country_id"),
+            "country_code": values.get("country_id") or region,
         }
 
     @api.model
@@ -776,3 +809,7 @@ class CrmSyncImporter(models.AbstractModel):
 
 def _record_key(record):
     return record.updated_at, record.id
+
+
+def _isoformat(moment):
+    return moment.isoformat() if moment else None

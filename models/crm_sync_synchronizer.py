@@ -96,13 +96,16 @@ class CrmSnapshot:
     """What the engine read of one CRM record.
 
     ``company_ids`` lists the companies a contact is associated with, or is
-    None when they were not read.
+    None when they were not read. ``region`` is the country code that reads
+    national phone numbers when no rule maps the record's own country: for a
+    contact, its company's country in Odoo.
     """
 
     crm_id: str
     properties: dict
     updated_at: object = None
     company_ids: list | None = None
+    region: str | None = None
 
 
 @dataclasses.dataclass
@@ -231,7 +234,23 @@ class CrmSyncSynchronizer(models.AbstractModel):
             values[rule.odoo_field] = mapping.crm_value(core, snapshot.properties)
             if rule.transformation == TRANSFORM_COUNTRY:
                 region = _lenient(normalise.country_code, values[rule.odoo_field])
-        return values, region or normalise.DEFAULT_REGION
+        return values, region or snapshot.region or normalise.DEFAULT_REGION
+
+    @api.model
+    def _set_contact_region(self, backend, snapshot):
+        """Take a contact's region from its first company's country in Odoo.
+
+        Odoo gives a contact person its company's address, so the company's
+        country is the contact's country on both sides.
+        """
+        if snapshot.region or not snapshot.company_ids:
+            return
+        binding = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            ._find_by_crm_id(backend, COMPANY, snapshot.company_ids[0])
+        )
+        snapshot.region = binding.partner_id.country_id.code or None
 
     # ------------------------------------------------------------------
     # Planning

@@ -1,6 +1,19 @@
+import logging
+import time
+
 from odoo.tests import tagged
 
-from .partner_sync_common import PartnerSyncCase
+from crm_sandbox.csv_loader import read_rows
+
+from .partner_sync_common import (
+    E164_RE,
+    LONDON_FILE,
+    NORTHWIND_FILE,
+    SALESFORCE_FILE,
+    PartnerSyncCase,
+)
+
+_logger = logging.getLogger(__name__)
 
 
 @tagged("post_install", "-at_install")
@@ -247,3 +260,234 @@ class TestPartnerImport(PartnerSyncCase):
                 and self.AuditLog.search([("partner_id", "=", partner.id)])
             ),
         )
+
+
+@tagged("post_install", "-at_install")
+class TestPartnerImportRealData(PartnerSyncCase):
+    """First full syncs of real exports: London companies, Northwind, Salesforce."""
+
+    # London rows loaded (of 1,000): enough for several hundred companies while
+    # the whole class stays within a few minutes.
+    LONDON_ROWS = 300
+
+    def load_all_real(self):
+        self.load_real(LONDON_FILE, "uk_companies_house", limit=self.LONDON_ROWS)
+        self.load_real(NORTHWIND_FILE, "northwind_customers")
+        self.load_real(SALESFORCE_FILE, "salesforce_accounts_contacts")
+
+    def crm_state(self):
+        """Return {(type, id): last-modified time} of every CRM record."""
+        return {
+            (object_type, record["id"]): record["updatedAt"]
+            for object_type in ("companies", "contacts")
+            for record in self.crm_records(object_type)
+        }
+
+    def assert_counts_reconcile(self, object_type, crm_type, linked_existing=0):
+        """Check that every CRM record is linked once or parked as an exception.
+
+        Returns (partners created, records rejected, linked records with a
+        conflict waiting for a decision).
+        """
+        crm_count = len(self.crm_records(crm_type))
+        bound = self.bindings(object_type)
+        bound_ids = set(bound.mapped("crm_id"))
+        exceptions = self.exceptions(object_type)
+        rejected = set(exceptions.mapped("crm_id")) - bound_ids
+        conflicts = exceptions.filtered(lambda job: job.crm_id in bound_ids)
+        self.assertEqual(len(bound) + len(rejected), crm_count, object_type)
+        self.assertEqual(len(set(bound.mapped("partner_id").ids)), len(bound))
+        for job in conflicts:
+            self.assertEqual(job.exception_kind, "conflict", job.error_message)
+        return len(bound) - linked_existing, len(rejected), len(conflicts)
+
+    def test_first_sync_into_empty_odoo(self):
+        self.load_all_real()
+        partners_before = self.Partner.search_count([])
+
+        self.pull_all()
+
+        created_companies, company_exceptions, _conflicts = (
+            self.assert_counts_reconcile("company", "companies")
+        )
+        created_contacts, contact_exceptions, _conflicts = self.assert_counts_reconcile(
+            "contact", "contacts"
+        )
+        self.assertEqual(
+            self.Partner.search_count([]) - partners_before,
+            created_companies + created_contacts,
+        )
+        self.assertGreaterEqual(created_companies, self.LONDON_ROWS)
+        _logger.info(
+            "First sync into an empty Odoo: %s companies and %s contacts created, "
+            "%s company and %s contact exceptions",
+            created_companies,
+            created_contacts,
+            company_exceptions,
+            contact_exceptions,
+        )
+
+        partners = self.bindings().mapped("partner_id")
+        for partner in partners.filtered("phone"):
+            self.assertRegex(partner.phone, E164_RE, partner.name)
+        for job in self.exceptions():
+            self.assertEqual(job.error_category, "validation", job.error_message)
+            self.assertIn("field", job.error_message)
+            self.assertIn("CRM id " + job.crm_id, job.error_message)
+
+        rabobank = partners.filtered(lambda p: p.name == "Coöperatieve Rabobank U.A.")
+        self.assertEqual(len(rabobank), 1)
+        bp = partners.filtered(lambda p: p.company_registry == "00102498")
+        self.assertEqual(bp.name, "Bp P.L.C.")
+
+        # A German contact's national number is read with its company's country.
+        contact = self.Partner.search([("name", "=", "Maria Anders")])
+        self.assertEqual(contact.parent_id.name, "Alfreds Futterkiste")
+        self.assertEqual(contact.phone, "+49300074321")
+        self.assertEqual(contact.function, "Sales Representative")
+
+        # US numbers without a country are read as GB numbers and rejected.
+        amy = self.bindings("contact").filtered(
+            lambda binding: (
+                self.crm("contacts", binding.crm_id).get("email") == "amy@demo.net"
+            )
+        )
+        self.assertFalse(amy)
+        amy_job = self.exceptions("contact").filtered(
+            lambda job: "Amy Taylor" in job.error_message
+        )
+        self.assertIn("'4152568563'", amy_job.error_message)
+
+        # A second run reads every record again and changes nothing anywhere.
+        crm_before = self.crm_state()
+        audit_before = self.AuditLog.search_count([])
+        partners_after_first = self.Partner.search_count([])
+        exceptions_before = len(self.exceptions())
+
+        self.full_sync()
+
+        self.assertEqual(self.Partner.search_count([]), partners_after_first)
+        self.assertEqual(self.AuditLog.search_count([]), audit_before)
+        self.assertEqual(self.crm_state(), crm_before)
+        self.assertEqual(len(self.exceptions()), exceptions_before)
+
+    def test_first_sync_links_existing_customers(self):
+        self.load_all_real()
+        london = read_rows(self.real_file(LONDON_FILE))[1][: self.LONDON_ROWS]
+        germany = self.env.ref("base.de")
+
+        # Odoo already holds some of the customers, typed differently.
+        existing = {}
+        for row in london[:40]:
+            number = row["Company Registration Number"]
+            existing[number] = self.Partner.create(
+                {
+                    "name": row["Company Name"].upper(),
+                    "is_company": True,
+                    "company_registry": f" {number.lower()} ",
+                    "city": "LONDON",
+                }
+            )
+        alfreds = self.Partner.create(
+            {
+                "name": "ALFREDS FUTTERKISTE",
+                "is_company": True,
+                "phone": "+49 30 0074321",
+                "country_id": germany.id,
+            }
+        )
+        maria = self.Partner.create(
+            {"name": "maria anders", "parent_id": alfreds.id, "phone": "030 0074321"}
+        )
+        # Two Odoo companies share the number of one London company.
+        twin_row = london[50]
+        twin_number = twin_row["Company Registration Number"]
+        twins = self.Partner.create(
+            [
+                {"name": "Twin A", "is_company": True, "company_registry": twin_number},
+                {"name": "Twin B", "is_company": True, "company_registry": twin_number},
+            ]
+        )
+        partners_before = self.Partner.search_count([])
+
+        started = time.monotonic()
+        self.pull_all()
+        _logger.info("First sync took %.1f s", time.monotonic() - started)
+
+        linked = len(existing) + 2
+        created_companies, company_exceptions, company_conflicts = (
+            self.assert_counts_reconcile(
+                "company", "companies", linked_existing=len(existing) + 1
+            )
+        )
+        created_contacts, contact_exceptions, contact_conflicts = (
+            self.assert_counts_reconcile("contact", "contacts", linked_existing=1)
+        )
+        self.assertEqual(
+            self.Partner.search_count([]) - partners_before,
+            created_companies + created_contacts,
+        )
+        _logger.info(
+            "First sync into an Odoo holding %s of the customers: %s linked, %s "
+            "companies and %s contacts created, %s company and %s contact records "
+            "rejected, %s company and %s contact conflicts",
+            linked,
+            linked,
+            created_companies,
+            created_contacts,
+            company_exceptions,
+            contact_exceptions,
+            company_conflicts,
+            contact_conflicts,
+        )
+        # Maria's name differs in case only, and both sides own contact names.
+        self.assertEqual(contact_conflicts, 1)
+
+        bound_partners = self.bindings("company").mapped("partner_id")
+        for number, partner in existing.items():
+            self.assertIn(partner, bound_partners, number)
+            self.assertEqual(
+                self.Partner.search_count([("crm_sync_registry_norm", "=", number)]),
+                1,
+                number,
+            )
+        self.assertIn(alfreds, bound_partners)
+        self.assertIn(maria, self.bindings("contact").mapped("partner_id"))
+        self.assertEqual(maria.parent_id, alfreds)
+
+        # Odoo owns company names, so the CRM now spells them as Odoo does.
+        bp = existing["00102498"]
+        bp_binding = bp.crm_binding_ids
+        self.assertEqual(self.crm("companies", bp_binding.crm_id)["name"], "BP P.L.C.")
+
+        duplicate = self.exceptions("company", kind="duplicate")
+        self.assertEqual(len(duplicate), 1)
+        self.assertEqual(duplicate.candidate_partner_ids, twins)
+        self.assertIn(twin_row["Company Name"], duplicate.error_message)
+
+        # A second run changes nothing.
+        crm_before = self.crm_state()
+        audit_before = self.AuditLog.search_count([])
+        partners_after_first = self.Partner.search_count([])
+
+        started = time.monotonic()
+        self.full_sync()
+        _logger.info("Second sync took %.1f s", time.monotonic() - started)
+
+        self.assertEqual(self.Partner.search_count([]), partners_after_first)
+        self.assertEqual(self.AuditLog.search_count([]), audit_before)
+        self.assertEqual(self.crm_state(), crm_before)
+
+        # A person links the ambiguous record to one of the candidates.
+        wizard = (
+            self.env["crm.sync.resolve.wizard"]
+            .with_context(default_job_id=duplicate.id)
+            .create({})
+        )
+        line = wizard.candidate_line_ids.filtered(
+            lambda candidate: candidate.partner_id == twins[1]
+        )
+        line.action_link()
+
+        self.assertEqual(duplicate.state, "done")
+        self.assertEqual(self.partner_of(duplicate.crm_id), twins[1])
