@@ -59,6 +59,7 @@ from psycopg2.extras import Json
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import SQL
 
 from ..sync_core import backoff
@@ -1029,11 +1030,6 @@ class CrmSyncJob(models.Model):
             record_domains.append([("crm_id", "=", self.crm_id)])
         if not record_domains:
             return self.browse()
-        record_domain = (
-            ["|", *record_domains[0], *record_domains[1]]
-            if len(record_domains) == 2
-            else record_domains[0]
-        )
         return self.sudo().search(
             [
                 ("state", "=", STATE_EXCEPTION),
@@ -1041,7 +1037,7 @@ class CrmSyncJob(models.Model):
                 ("backend_id", "=", self.backend_id.id),
                 ("object_type", "=", self.object_type),
                 ("operation", "=", self.operation),
-                *record_domain,
+                *expression.OR(record_domains),
             ]
         )
 

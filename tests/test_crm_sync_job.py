@@ -24,6 +24,7 @@ from odoo.tests import TransactionCase, new_test_user, tagged
 from odoo.tests.common import get_db_name
 
 from odoo.addons.external_crm_sync.models import crm_sync_job
+from odoo.addons.external_crm_sync.models.res_partner import NO_EXPORT_CONTEXT
 from odoo.addons.external_crm_sync.sync_core import backoff, errors
 from odoo.addons.external_crm_sync.sync_core.adapters.exceptions import (
     CrmRateLimitError,
@@ -32,6 +33,7 @@ from odoo.addons.external_crm_sync.sync_core.adapters.exceptions import (
 )
 
 from .common import CrmSyncCase
+from .partner_sync_common import PartnerSyncCase
 
 JOB_LOGGER = crm_sync_job.__name__
 LOCK_TABLE = "crm_sync_job_test_lock"
@@ -579,6 +581,18 @@ class TestCrmSyncJobRun(QueueCase):
         self.assertIn(f"job {later.id}", failed.result_message)
         self.assertEqual(import_exception.state, "exception")
         self.assertEqual(other_record.state, "exception")
+
+    def test_success_resolves_exception_by_crm_id(self):
+        failed = self.Job._enqueue(self.backend, "contact", "import", crm_id="77")
+        self.set_job(failed, state="exception", error_category="validation")
+        later = self.enqueue(operation="import", object_type="contact")
+        self.set_job(later, crm_id="77")
+        self.use_handler(ScriptedHandler())
+
+        self.Job._process_pending()
+
+        self.assertEqual(later.state, "done")
+        self.assertEqual(failed.state, "done")
 
     def test_stale_running_job_is_requeued(self):
         stale = self.enqueue()
@@ -1146,3 +1160,101 @@ class TestCrmSyncJobWorkers(TransactionCase):
                 return
             time.sleep(0.05)
         self.fail(f"backend {pid} never waited for the first transaction's lock")
+
+
+@tagged("post_install", "-at_install")
+class TestCrmSyncJobSandbox(PartnerSyncCase):
+    """The queue with the real export handler, against the sandbox CRM."""
+
+    COMPANIES_PATH = "/crm/v3/objects/companies"
+
+    def create_company(self, name):
+        return self.Partner.with_context(**{NO_EXPORT_CONTEXT: True}).create(
+            {"name": name, "is_company": True, "customer_rank": 1}
+        )
+
+    def queue_export(self, partner):
+        return self.env["crm.sync.exporter"]._queue_export(
+            self.backend, "company", partner, ["name"]
+        )
+
+    def retry_when_due(self, jobs):
+        past = self.env.cr.now() - timedelta(seconds=1)
+        jobs._engine_write({"next_attempt_at": past})
+        self.Job._cron_retry_failed()
+        return self.process()
+
+    def crm_company_names(self):
+        return sorted(
+            record["properties"]["name"]
+            for record in self.sandbox.store.all("companies")
+        )
+
+    def test_rate_limit_storm_retries_then_exports_once(self):
+        partners = self.create_company("Storm One Ltd") | self.create_company(
+            "Storm Two Ltd"
+        )
+        jobs = self.queue_export(partners[0]) | self.queue_export(partners[1])
+        self.sandbox.faults.fail_next(count=50, status=429)
+
+        self.process()
+
+        now = self.env.cr.now()
+        for job in jobs:
+            self.assertEqual(job.state, "failed")
+            self.assertEqual(job.error_category, "rate_limit")
+            self.assertEqual(job.attempts, 1)
+            # The sandbox sends Retry-After: 1, a floor of the backoff.
+            self.assertGreaterEqual((job.next_attempt_at - now).total_seconds(), 0.5)
+        self.assertEqual(self.crm_company_names(), [])
+
+        self.sandbox.faults.clear()
+        self.retry_when_due(jobs)
+
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(self.crm_company_names(), ["Storm One Ltd", "Storm Two Ltd"])
+
+    def test_retry_after_lost_response_creates_no_duplicate(self):
+        partner = self.create_company("Lost Reply Ltd")
+        job = self.queue_export(partner)
+        # The sandbox creates the company but sends a cut-off body back.
+        self.sandbox.faults.malformed_next(
+            kind="truncated", path_prefix=self.COMPANIES_PATH + "/batch/create"
+        )
+
+        self.process()
+
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(job.error_category, "malformed")
+        self.assertEqual(self.crm_company_names(), ["Lost Reply Ltd"])
+
+        self.retry_when_due(job)
+
+        self.assertEqual(job.state, "done")
+        self.assertEqual(self.crm_company_names(), ["Lost Reply Ltd"])
+        crm_ids = (
+            self.bindings("company")
+            .filtered(lambda binding: binding.partner_id == partner)
+            .mapped("crm_id")
+        )
+        self.assertEqual(crm_ids, [self.sandbox.store.all("companies")[0]["id"]])
+
+    def test_later_export_resolves_exception(self):
+        partner = self.create_company("Flaky Ltd")
+        failed = self.queue_export(partner)
+        failed._engine_write({"max_attempts": 1})
+        self.sandbox.faults.fail_next(count=5, status=500)
+        with self.assertLogs(JOB_LOGGER, "ERROR"):
+            self.process()
+        self.assertEqual(failed.state, "exception")
+        self.assertEqual(failed.error_category, "server")
+
+        self.sandbox.faults.clear()
+        later = self.queue_export(partner)
+        self.assertNotEqual(later, failed)
+        self.process()
+
+        self.assertEqual(later.state, "done")
+        self.assertEqual(failed.state, "done")
+        self.assertIn("Resolved automatically", failed.result_message)
+        self.assertEqual(self.crm_company_names(), ["Flaky Ltd"])
