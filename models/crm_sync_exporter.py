@@ -789,6 +789,9 @@ class CrmSyncExporter(models.AbstractModel):
                     error.message, category=error.category, retryable=error.retryable
                 )
                 continue
+            updated = result.results.get(item.snapshot.crm_id) if result else None
+            if updated is not None and updated.updated_at:
+                item.snapshot.updated_at = updated.updated_at
             item.outcome = self._finish_linked(
                 backend, object_type, item, plan, rules, adapter
             )

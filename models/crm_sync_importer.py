@@ -24,6 +24,7 @@ from ..sync_core import matching
 from ..sync_core.adapters import CrmNotFoundError
 from ..sync_core.errors import InvalidValueError, SyncError
 from .crm_sync_audit_log import SOURCE_CRM
+from .crm_sync_binding import to_naive_utc
 from .crm_sync_field_rule import TRANSFORM_PARENT
 from .crm_sync_synchronizer import (
     COMPANY,
@@ -310,6 +311,16 @@ class CrmSyncImporter(models.AbstractModel):
 
         rules = self._get_rules(backend, object_type)
         crm_id = str(crm_id)
+        Binding = self.env["crm.sync.binding"].sudo()
+        binding = Binding._find_by_crm_id(backend, object_type, crm_id)
+        if binding and binding.state == "archived":
+            return self.env._(
+                "The link to CRM record %(crm_id)s is archived: skipped.", crm_id=crm_id
+            )
+        if self._is_stale(snapshot, binding):
+            # The pair was synced after this job read the record (an export
+            # pushed a newer value): comparing the old read would undo it.
+            snapshot = None
         try:
             snapshot = self._complete_snapshot(
                 adapter, object_type, crm_id, rules, snapshot
@@ -326,12 +337,6 @@ class CrmSyncImporter(models.AbstractModel):
                 crm_id=crm_id,
             )
 
-        Binding = self.env["crm.sync.binding"].sudo()
-        binding = Binding._find_by_crm_id(backend, object_type, crm_id)
-        if binding and binding.state == "archived":
-            return self.env._(
-                "The link to CRM record %(crm_id)s is archived: skipped.", crm_id=crm_id
-            )
         if object_type == CONTACT:
             self._import_contact_companies(backend, snapshot, adapter)
             self._set_contact_region(backend, snapshot)
@@ -352,6 +357,14 @@ class CrmSyncImporter(models.AbstractModel):
         return self._import_unlinked(
             backend, object_type, snapshot, rules, adapter, job, resolution
         )
+
+    @api.model
+    def _is_stale(self, snapshot, binding):
+        """Return whether a pulled snapshot is older than the pair's last sync."""
+        if snapshot is None or not binding or not binding.crm_updated_at:
+            return False
+        read_at = to_naive_utc(snapshot.updated_at)
+        return read_at is None or read_at < binding.crm_updated_at
 
     @api.model
     def _complete_snapshot(self, adapter, object_type, crm_id, rules, snapshot):
@@ -478,6 +491,9 @@ class CrmSyncImporter(models.AbstractModel):
                 raise SyncError(
                     error.message, category=error.category, retryable=error.retryable
                 )
+            updated = result.results.get(snapshot.crm_id)
+            if updated is not None and updated.updated_at:
+                snapshot.updated_at = updated.updated_at
         if "parent_id" in plan.pushes:
             self._push_parent(
                 adapter,

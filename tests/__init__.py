@@ -1,3 +1,5 @@
 from . import test_crm_sync_backend
 from . import test_crm_sync_job
 from . import test_partner_import
+from . import test_partner_export
+from . import test_partner_conflicts

@@ -2,6 +2,7 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 
 from ..sync_core.errors import SyncError
 
@@ -132,6 +133,7 @@ class CrmSyncResolveWizard(models.TransientModel):
                 result=result or "",
             )
         )
+        self._close_sibling_exceptions(job)
         _logger.info(
             "User %s resolved job %s with action %s",
             self.env.uid,
@@ -139,6 +141,45 @@ class CrmSyncResolveWizard(models.TransientModel):
             resolution["action"],
         )
         return {"type": "ir.actions.act_window_close"}
+
+    def _close_sibling_exceptions(self, job):
+        """Close the other open decisions on the same record, now settled too.
+
+        An Odoo edit and a CRM edit of one field raise the same conflict in
+        the export job and in the import job; one decision settles both.
+        """
+        data = job.exception_data if isinstance(job.exception_data, dict) else {}
+        partner_id = data.get("partner_id") or (
+            job.res_id if job.res_model == "res.partner" else False
+        )
+        crm_id = data.get("crm_id") or job.crm_id
+        record_domains = []
+        if partner_id:
+            record_domains.append(
+                [("res_model", "=", "res.partner"), ("res_id", "=", partner_id)]
+            )
+        if crm_id:
+            record_domains.append([("crm_id", "=", crm_id)])
+        if not record_domains:
+            return
+        siblings = (
+            self.env["crm.sync.job"]
+            .sudo()
+            .search(
+                [
+                    ("id", "!=", job.id),
+                    ("state", "=", "exception"),
+                    ("backend_id", "=", job.backend_id.id),
+                    ("object_type", "=", job.object_type),
+                    ("exception_kind", "=", job.exception_kind),
+                    *expression.OR(record_domains),
+                ]
+            )
+        )
+        if siblings:
+            siblings._mark_done(
+                self.env._("Resolved together with job %(job)s.", job=job.id)
+            )
 
     def _run_with_resolution(self, job, resolution):
         backend = job.backend_id.sudo()
