@@ -1,6 +1,7 @@
 import logging
 
 from odoo import api, fields, models
+from odoo.osv import expression
 
 from ..sync_core import normalise
 from ..sync_core.errors import InvalidValueError
@@ -112,20 +113,31 @@ class ResPartner(models.Model):
                 [("partner_id", "in", self.ids)], ["partner_id"], ["__count"]
             )
         )
-        exception_counts = dict(
-            self.env["crm.sync.job"]._read_group(
-                [
-                    ("res_model", "=", "res.partner"),
-                    ("res_id", "in", self.ids),
-                    ("state", "=", "exception"),
-                ],
-                ["res_id"],
-                ["__count"],
-            )
-        )
+        exceptions = self.env["crm.sync.job"].search(self._crm_sync_exception_domain())
         for partner in self:
             partner.crm_sync_audit_count = audit_counts.get(partner, 0)
-            partner.crm_sync_exception_count = exception_counts.get(partner.id, 0)
+            partner.crm_sync_exception_count = len(
+                exceptions.filtered_domain(partner._crm_sync_exception_domain())
+            )
+
+    def _crm_sync_exception_domain(self):
+        """Return the domain of open exceptions about these partners.
+
+        Export jobs name the partner; import jobs name only the CRM record, so
+        they are found through the partners' CRM links.
+        """
+        record_domains = [
+            [("res_model", "=", "res.partner"), ("res_id", "in", self.ids)]
+        ]
+        for binding in self.sudo().crm_binding_ids:
+            record_domains.append(
+                [
+                    ("backend_id", "=", binding.backend_id.id),
+                    ("object_type", "=", binding.object_type),
+                    ("crm_id", "=", binding.crm_id),
+                ]
+            )
+        return [("state", "=", "exception"), *expression.OR(record_domains)]
 
     def action_view_crm_sync_audit(self):
         """Open the audit trail of this partner's synced fields."""
@@ -144,11 +156,7 @@ class ResPartner(models.Model):
             "name": self.env._("Sync Exceptions"),
             "res_model": "crm.sync.job",
             "view_mode": "list,form",
-            "domain": [
-                ("res_model", "=", "res.partner"),
-                ("res_id", "=", self.id),
-                ("state", "=", "exception"),
-            ],
+            "domain": self._crm_sync_exception_domain(),
         }
 
     # ------------------------------------------------------------------

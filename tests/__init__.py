@@ -3,3 +3,4 @@ from . import test_crm_sync_job
 from . import test_partner_import
 from . import test_partner_export
 from . import test_partner_conflicts
+from . import test_field_rules
