@@ -7,3 +7,6 @@ from . import res_partner
 from . import crm_sync_synchronizer
 from . import crm_sync_importer
 from . import crm_sync_exporter
+from . import crm_sync_webhook
+from . import crm_sync_deleter
+from . import crm_sync_merger

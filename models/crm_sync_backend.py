@@ -28,6 +28,9 @@ DEFAULT_RATE_LIMIT = 100  # requests per rate window; HubSpot's private-app defa
 DEFAULT_RATE_WINDOW = 10.0  # seconds
 DEFAULT_TIMEOUT = 20.0  # seconds per HTTP request
 
+# Path of the webhook route (controllers/main.py), followed by the backend id.
+WEBHOOK_PATH = "/crm_sync/webhook"
+
 
 class CrmSyncBackend(models.Model):
     """One configured connection to an external CRM account."""
@@ -71,6 +74,12 @@ class CrmSyncBackend(models.Model):
         exportable=False,
         help="App client secret used to verify the signature of incoming "
         "webhook calls. Only CRM Sync managers can read it.",
+    )
+    webhook_url = fields.Char(
+        string="Webhook URL",
+        compute="_compute_webhook_url",
+        help="Target URL to enter in the CRM app's webhook settings. It is built "
+        "from the system parameter web.base.url.",
     )
     batch_size = fields.Integer(
         default=DEFAULT_BATCH_SIZE,
@@ -198,6 +207,14 @@ class CrmSyncBackend(models.Model):
     def _cron_push(self):
         """Queue exports of partners in scope whose changes were not sent yet."""
         self.env["crm.sync.exporter"]._cron_push(self.search([]))
+
+    def _compute_webhook_url(self):
+        for backend in self:
+            if not backend.id:
+                backend.webhook_url = False
+                continue
+            base_url = backend.get_base_url().rstrip("/")
+            backend.webhook_url = f"{base_url}{WEBHOOK_PATH}/{backend.id}"
 
     def _get_sync_objects(self):
         """Return (object_type, direction) for each object this backend syncs."""
