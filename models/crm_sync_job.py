@@ -366,7 +366,8 @@ class CrmSyncJob(models.Model):
         return self.env.cr.now().replace(microsecond=0)
 
     def _get_record(self):
-        """Return the job's Odoo record if it still exists, else an empty value."""
+        """Return the job's Odoo record, or a falsy value when it names none or
+        the record was deleted."""
         self.ensure_one()
         if not self.res_model or not self.res_id or self.res_model not in self.env:
             return None
@@ -391,7 +392,7 @@ class CrmSyncJob(models.Model):
             raise AccessError(
                 self.env._(
                     "Sync jobs change only through the queue and the Retry and "
-                    "Ignore buttons; the field(s) %(fields)s cannot be written "
+                    "Ignore buttons, so the field(s) %(fields)s cannot be written "
                     "directly.",
                     fields=", ".join(sorted(vals)),
                 )
@@ -408,7 +409,7 @@ class CrmSyncJob(models.Model):
         if running:
             raise UserError(
                 self.env._(
-                    "Jobs %(ids)s are running and cannot be deleted; wait until "
+                    "Jobs %(ids)s are running and cannot be deleted. Wait until "
                     "they finish.",
                     ids=", ".join(str(job_id) for job_id in running.ids),
                 )
@@ -913,6 +914,9 @@ class CrmSyncJob(models.Model):
             outcome = _Outcome.from_error(error)
             return dict.fromkeys(self.ids, outcome)
 
+        # A job missing from the batch results counts as done. NOTE: the batch
+        # savepoint is kept when some jobs succeeded, so a job whose result is
+        # an error keeps its own database writes unless _run_jobs undid them.
         outcomes = {}
         for job in self:
             result = results.get(job.id)

@@ -1,11 +1,12 @@
 """Tests of the sync queue: enqueue, claim, run, retry, exceptions and crons.
 
 Queue mechanics run real jobs through the real queue code in the test
-transaction; only the handler lookup (``_find_job_handler``) is replaced by a
-scripted stand-in for the import, export, delete and merge handlers, so each
-outcome (success, CRM error, database concurrency error, bug) is chosen by
-the test. The concurrency tests use real PostgreSQL connections in threads,
-with committed fixtures that they delete afterwards.
+transaction. Only the handler lookup (``_find_job_handler``) is replaced, by a
+scripted stand-in for the import, export, delete and merge handlers, so that
+each test chooses the outcome: success, CRM error, database concurrency error
+or bug. The sandbox tests at the end use the real export handler instead. The
+worker tests use real PostgreSQL connections in threads, with committed
+fixtures that they delete afterwards.
 """
 
 import collections
