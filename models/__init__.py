@@ -10,3 +10,6 @@ from . import crm_sync_exporter
 from . import crm_sync_webhook
 from . import crm_sync_deleter
 from . import crm_sync_merger
+from . import crm_sync_matcher
+from . import crm_sync_batch_importer
+from . import crm_sync_batch_exporter

@@ -196,17 +196,17 @@ class CrmSyncBackend(models.Model):
     def _pull(self, object_type):
         """Queue import jobs for the records of one object type changed in the CRM."""
         self.ensure_one()
-        return self.env["crm.sync.importer"]._pull(self, object_type)
+        return self.env["crm.sync.batch.importer"]._pull(self, object_type)
 
     @api.model
     def _cron_pull(self):
         """Pull the changed companies, then contacts, of every active backend."""
-        self.env["crm.sync.importer"]._cron_pull(self.search([]))
+        self.env["crm.sync.batch.importer"]._cron_pull(self.search([]))
 
     @api.model
     def _cron_push(self):
         """Queue exports of partners in scope whose changes were not sent yet."""
-        self.env["crm.sync.exporter"]._cron_push(self.search([]))
+        self.env["crm.sync.batch.exporter"]._cron_push(self.search([]))
 
     def _compute_webhook_url(self):
         for backend in self:

@@ -2,13 +2,13 @@
 
 Entry points:
 
-* res.partner create/write hooks call ``_queue_export`` for partners in
-  scope whose allow-listed fields changed (see ``res_partner.py``).
-* ``_cron_push(backends)`` queues exports of partners in scope that have no
-  CRM link yet or changed since their last sync, for changes that bypassed
-  the hooks (a customer rank raised by SQL, an import, a disabled backend).
+* ``_queue_export(backend, object_type, partner, changed_fields)``: queue
+  the export of one partner. The res.partner hooks and the push sweep
+  (``crm.sync.batch.exporter``) call it.
 * ``_run_jobs(jobs)`` / ``_run_job(job)``: the queue's handler of export jobs.
   It reads and writes the CRM through batch endpoints.
+* ``_export_partner(backend, partner)``: export one partner now, for the
+  resolve wizard.
 
 Creates are idempotent: every created CRM record carries the partner's
 ``odoo_sync_key``, which is searched before creating, and the new CRM id is
@@ -19,7 +19,6 @@ import dataclasses
 import logging
 
 from odoo import api, models
-from odoo.tools import SQL
 
 from ..sync_core import matching
 from ..sync_core.errors import NOT_FOUND, SyncError
@@ -39,10 +38,6 @@ from .crm_sync_synchronizer import (
 _logger = logging.getLogger(__name__)
 
 EXPORT_OBJECT_TYPES = (COMPANY, CONTACT)
-
-# Partner fields searched in the CRM before creating a record, in the order
-# sync_core.matching applies them.
-CRM_LOOKUP_FIELDS = ("vat", "company_registry", "email", "website", "phone", "mobile")
 
 
 @dataclasses.dataclass
@@ -71,72 +66,6 @@ class CrmSyncExporter(models.AbstractModel):
     _inherit = "crm.sync.synchronizer"
     _description = "CRM Sync Partner Exporter"
 
-    # ------------------------------------------------------------------
-    # Scope and queueing
-    # ------------------------------------------------------------------
-
-    @api.model
-    def _export_triggers(self):
-        """Return (backend, object_type, exported field names) per exporting backend."""
-        triggers = []
-        Rule = self.env["crm.sync.field.rule"].sudo()
-        for backend in self.env["crm.sync.backend"].sudo().search([]):
-            for object_type, direction in backend._get_sync_objects():
-                if object_type not in EXPORT_OBJECT_TYPES or direction not in (
-                    "both",
-                    "export",
-                ):
-                    continue
-                rules = Rule._get_rules(backend, object_type).filtered(
-                    lambda rule: rule._allows_export()
-                )
-                if rules:
-                    triggers.append(
-                        (backend, object_type, set(rules.mapped("odoo_field")))
-                    )
-        return triggers
-
-    @api.model
-    def _filter_in_scope(self, backend, object_type, partners):
-        """Return the partners this backend exports.
-
-        In scope: partners already linked on the backend, and customers (a
-        customer rank above zero, or a contact person of a customer company)
-        that belong to no company or to the backend's company.
-        """
-        if not partners:
-            return partners
-        bound_ids = set(
-            self.env["crm.sync.binding"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("object_type", "=", object_type),
-                    ("partner_id", "in", partners.ids),
-                ]
-            )
-            .mapped("partner_id")
-            .ids
-        )
-        company = backend.company_id
-        return partners.filtered(
-            lambda partner: (
-                partner.id in bound_ids
-                or (
-                    partner.active
-                    and partner.company_id in (company, self.env["res.company"])
-                    and (
-                        partner.customer_rank > 0
-                        or (
-                            not partner.is_company
-                            and partner.commercial_partner_id.customer_rank > 0
-                        )
-                    )
-                )
-            )
-        )
-
     @api.model
     def _queue_export(
         self, backend, object_type, partner, changed_fields, source="odoo"
@@ -159,64 +88,6 @@ class CrmSyncExporter(models.AbstractModel):
                 source=source,
             )
         )
-
-    @api.model
-    def _cron_push(self, backends):
-        """Queue exports of partners in scope that are unlinked or changed since."""
-        queued = 0
-        for backend in backends:
-            for object_type, changed_fields in self._push_candidates(backend):
-                for partner in changed_fields:
-                    self._queue_export(backend, object_type, partner, [], source="cron")
-                    queued += 1
-        _logger.info("Push sweep queued %s export jobs", queued)
-        return queued
-
-    @api.model
-    def _push_candidates(self, backend):
-        directions = dict(backend._get_sync_objects())
-        for object_type in EXPORT_OBJECT_TYPES:
-            if directions.get(object_type) not in ("both", "export"):
-                continue
-            partner_ids = self._find_unsent_partner_ids(backend, object_type)
-            yield object_type, self.env["res.partner"].browse(partner_ids)
-
-    @api.model
-    def _find_unsent_partner_ids(self, backend, object_type):
-        """Return ids of partners in scope, unlinked or changed after their sync."""
-        if object_type == COMPANY:
-            kind = SQL("p.is_company AND p.customer_rank > 0")
-        else:
-            kind = SQL(
-                "NOT p.is_company AND COALESCE(p.type, 'contact') = 'contact' "
-                "AND (p.customer_rank > 0 OR parent.customer_rank > 0)"
-            )
-        query = SQL(
-            """
-            SELECT p.id
-              FROM res_partner p
-         LEFT JOIN res_partner parent ON parent.id = p.commercial_partner_id
-         LEFT JOIN crm_sync_binding b
-                ON b.partner_id = p.id AND b.backend_id = %(backend)s
-               AND b.object_type = %(object_type)s
-             WHERE p.active
-               AND (p.company_id IS NULL OR p.company_id = %(company)s)
-               AND %(kind)s
-               AND (b.id IS NULL
-                    OR (b.state = 'linked'
-                        AND (b.last_sync_date IS NULL
-                             OR p.write_date > b.last_sync_date)))
-          ORDER BY p.id
-            """,
-            backend=backend.id,
-            object_type=object_type,
-            company=backend.company_id.id,
-            kind=kind,
-        )
-        self.env["res.partner"].flush_model()
-        self.env["crm.sync.binding"].flush_model()
-        self.env.cr.execute(query)
-        return [row[0] for row in self.env.cr.fetchall()]
 
     # ------------------------------------------------------------------
     # Job handler
@@ -312,7 +183,9 @@ class CrmSyncExporter(models.AbstractModel):
                     crm_id=item.binding.crm_id,
                 )
             elif not item.binding and not item.resolution:
-                in_scope = self._filter_in_scope(backend, object_type, item.partner)
+                in_scope = self.env["crm.sync.batch.exporter"]._filter_in_scope(
+                    backend, object_type, item.partner
+                )
                 if not in_scope:
                     item.outcome = self.env._(
                         "Partner %(id)s is not a customer in the scope of backend "
@@ -336,7 +209,9 @@ class CrmSyncExporter(models.AbstractModel):
                 continue
             if not Binding._find_by_record(backend, COMPANY, parent):
                 parents |= parent
-        parents = self._filter_in_scope(backend, COMPANY, parents)
+        parents = self.env["crm.sync.batch.exporter"]._filter_in_scope(
+            backend, COMPANY, parents
+        )
         if not parents:
             return
         parent_items = [ExportItem(job=None, partner=parent) for parent in parents]
@@ -379,7 +254,7 @@ class CrmSyncExporter(models.AbstractModel):
             return
 
         properties = self._crm_properties(rules, with_sync_key=True)
-        records = self._search_crm(
+        records = self.env["crm.sync.matcher"]._search_crm(
             adapter, object_type, SYNC_KEY_PROPERTY, list(by_key), properties
         )
         for record in records:
@@ -455,12 +330,20 @@ class CrmSyncExporter(models.AbstractModel):
         if not todo:
             return
         properties = self._crm_properties(rules)
-        records = self._search_identity_keys(
-            backend, object_type, todo, rules, adapter, properties
+        Matcher = self.env["crm.sync.matcher"]
+        records = Matcher._search_identity_keys(
+            backend,
+            object_type,
+            [item.partner for item in todo],
+            rules,
+            adapter,
+            properties,
         )
-        candidates = [self._crm_candidate(rules, record) for record in records.values()]
+        candidates = [
+            Matcher._crm_candidate(rules, record) for record in records.values()
+        ]
         for item in todo:
-            partner_record = self._partner_match_record(item.partner)
+            partner_record = Matcher._partner_match_record(item.partner)
             result = matching.match(
                 partner_record,
                 candidates,
@@ -499,144 +382,9 @@ class CrmSyncExporter(models.AbstractModel):
                         result.rule,
                     )
                     continue
-            item.outcome = self._crm_duplicate_error(
+            item.outcome = Matcher._crm_duplicate_error(
                 backend, object_type, item.partner, result, records, rules
             )
-
-    @api.model
-    def _search_identity_keys(
-        self, backend, object_type, items, rules, adapter, properties
-    ):
-        """Return {crm_id: CrmRecord} of CRM records sharing a key with the partners."""
-        rules_by_field = {rule.odoo_field: rule for rule in rules}
-        values_by_property = {}
-        for item in items:
-            keys = self._partner_lookup_values(backend, item.partner)
-            for field_name, values in keys.items():
-                rule = rules_by_field.get(field_name)
-                if rule is None:
-                    continue
-                values_by_property.setdefault(rule.crm_property, set()).update(values)
-        records = {}
-        for crm_property, values in values_by_property.items():
-            for record in self._search_crm(
-                adapter, object_type, crm_property, sorted(values), properties
-            ):
-                records[record.id] = record
-        return records
-
-    @api.model
-    def _partner_lookup_values(self, backend, partner):
-        """Return {odoo field: values to search in the CRM} for one partner.
-
-        The CRM compares stored text, so each key is searched as Odoo stores it
-        and in its normal form.
-        """
-        keys = matching.lookup_keys(
-            self._partner_match_record(partner),
-            match_website=backend.match_company_by_domain,
-        )
-        raw = {
-            "vat": keys.vats,
-            "company_registry": keys.company_registries,
-            "email": keys.emails,
-            "website": keys.website_domains,
-            "phone": keys.phones,
-            "mobile": keys.phones,
-        }
-        values = {}
-        for field_name in CRM_LOOKUP_FIELDS:
-            found = set(raw[field_name])
-            if found and partner[field_name]:
-                found.add(partner[field_name].strip())
-            if found:
-                values[field_name] = found
-        return values
-
-    @api.model
-    def _partner_match_record(self, partner):
-        return {
-            "crm_id": None,
-            "is_company": partner.is_company,
-            "name": partner.name,
-            "vat": partner.vat,
-            "company_registry": partner.company_registry,
-            "email": partner.email,
-            "website": partner.website,
-            "phone": partner.phone,
-            "mobile": partner.mobile,
-            "country_code": partner.country_id.code,
-        }
-
-    @api.model
-    def _crm_candidate(self, rules, record):
-        snapshot = CrmSnapshot(record.id, record.properties, record.updated_at)
-        values, _region = self._read_crm_values(rules, snapshot)
-        return {
-            "id": record.id,
-            "crm_id": None,
-            "name": values.get("name"),
-            "vat": values.get("vat"),
-            "company_registry": values.get("company_registry"),
-            "email": values.get("email"),
-            "website": values.get("website"),
-            "phone": values.get("phone"),
-            "mobile": values.get("mobile"),
-            "country_code": values.get("country_id"),
-        }
-
-    @api.model
-    def _crm_duplicate_error(
-        self, backend, object_type, partner, result, records, rules
-    ):
-        Binding = self.env["crm.sync.binding"].sudo()
-        candidates = []
-        for crm_id in result.record_ids:
-            snapshot = CrmSnapshot(crm_id, records[crm_id].properties)
-            _label, reference = self._crm_record_ref(snapshot, rules)
-            linked = Binding._find_by_crm_id(backend, object_type, crm_id)
-            candidates.append(
-                {
-                    "crm_id": crm_id,
-                    "name": reference,
-                    "linked_partner_id": linked.partner_id.id or False,
-                }
-            )
-        return ResolutionNeededError(
-            self.env._(
-                "Possible duplicate: %(partner)s matches %(count)s CRM record(s) "
-                "(%(names)s) by %(rule)s, and a CRM record may be linked to only one "
-                "partner. Link it to one of them or create a new CRM record.",
-                partner=partner.display_name,
-                count=len(candidates),
-                names=", ".join(candidate["name"] for candidate in candidates),
-                rule=result.rule,
-            ),
-            exception_kind="duplicate",
-            exception_data={
-                "side": "crm",
-                "object_type": object_type,
-                "partner_id": partner.id,
-                "match_rule": result.rule,
-                "candidates": candidates,
-            },
-            candidate_partner_ids=partner.ids,
-        )
-
-    @api.model
-    def _search_crm(self, adapter, object_type, crm_property, values, properties):
-        """Return the CRM records whose property equals one of the values."""
-        if not values:
-            return []
-        search_in = getattr(adapter, "search_in", None)
-        if search_in is not None:
-            return search_in(object_type, crm_property, values, properties)
-        records = []
-        for value in values:
-            records += adapter.search_equals(
-                object_type, crm_property, value, properties
-            )
-        return records
 
     @api.model
     def _create_in_crm(self, backend, object_type, items, rules, adapter):

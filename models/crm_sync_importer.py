@@ -2,10 +2,8 @@
 
 Entry points:
 
-* ``_pull(backend, object_type)``: read the records changed in the CRM since
-  the stored cursor (all records on the first run) and queue one import job
-  per record, with its allow-listed properties as payload.
-* ``_run_job(job)``: the queue's handler of import jobs.
+* ``_run_job(job)``: the queue's handler of import jobs, which the pull
+  (``crm.sync.batch.importer``) and the webhook controller queue.
 * ``_import_record(backend, object_type, crm_id)``: import one CRM record now,
   for webhooks and the resolve wizard.
 
@@ -17,9 +15,8 @@ a "possible duplicate" exception that a person settles.
 
 import logging
 
-from odoo import api, fields, models
+from odoo import api, models
 
-from ..sync_core import cursor as pull_cursor
 from ..sync_core import matching
 from ..sync_core.adapters import CrmNotFoundError
 from ..sync_core.errors import InvalidValueError, SyncError
@@ -32,7 +29,6 @@ from .crm_sync_synchronizer import (
     INVALID,
     CrmSnapshot,
     RecordValidationError,
-    ResolutionNeededError,
     SyncPlan,
 )
 
@@ -42,13 +38,6 @@ _logger = logging.getLogger(__name__)
 # companies first, so that contacts find their company linked.
 IMPORT_OBJECT_TYPES = (COMPANY, CONTACT)
 
-# Maximum candidates read for one identity match. More hits than this are
-# ambiguous anyway.
-MAX_MATCH_CANDIDATES = 50
-
-# Jobs queued by a pull run before the cursor is saved (records).
-PULL_PAGE_SIZE = 100
-
 
 class CrmSyncImporter(models.AbstractModel):
     """Handler of import jobs: brings CRM companies and contacts into Odoo."""
@@ -56,188 +45,6 @@ class CrmSyncImporter(models.AbstractModel):
     _name = "crm.sync.importer"
     _inherit = "crm.sync.synchronizer"
     _description = "CRM Sync Partner Importer"
-
-    # ------------------------------------------------------------------
-    # Pull
-    # ------------------------------------------------------------------
-
-    @api.model
-    def _cron_pull(self, backends):
-        """Pull companies, then contacts, for each backend that imports them."""
-        for backend in backends:
-            for object_type in self._pull_object_types(backend):
-                try:
-                    backend._pull(object_type)
-                except SyncError as error:
-                    _logger.warning(
-                        "Pull of %s from backend %s failed (%s): %s",
-                        object_type,
-                        backend.id,
-                        error.category,
-                        getattr(error, "log_message", error.category),
-                    )
-
-    @api.model
-    def _pull_object_types(self, backend):
-        directions = dict(backend._get_sync_objects())
-        return [
-            object_type
-            for object_type in IMPORT_OBJECT_TYPES
-            if directions.get(object_type) in ("both", "import")
-        ]
-
-    @api.model
-    def _pull(self, backend, object_type, now=None):
-        """Queue import jobs for the records changed since the last pull.
-
-        Without a stored cursor this is the full first sync: every record is
-        listed. ``now`` (UTC) bounds the search window; tests pass a time
-        ahead of the clock to include changes made a moment ago. Returns the
-        number of jobs queued.
-        """
-        rules = self._get_rules(backend, object_type)
-        properties = self._crm_properties(rules)
-        stored = (backend.pull_cursors or {}).get(object_type)
-        with backend._get_adapter() as adapter:
-            if stored:
-                queued = self._pull_changes(
-                    backend, object_type, adapter, properties, stored, now
-                )
-            else:
-                queued = self._pull_everything(
-                    backend, object_type, adapter, properties
-                )
-        _logger.info(
-            "Pull of %s from backend %s queued %s import jobs",
-            object_type,
-            backend.id,
-            queued,
-        )
-        return queued
-
-    @api.model
-    def _pull_everything(self, backend, object_type, adapter, properties):
-        started_at = fields.Datetime.now()
-        queued = 0
-        seen = {}
-        page = []
-        for record in adapter.iter_all(object_type, properties):
-            page.append(record)
-            if record.updated_at:
-                seen[record.id] = pull_cursor.to_epoch_ms(record.updated_at)
-            if len(page) >= PULL_PAGE_SIZE:
-                queued += self._queue_imports(backend, object_type, page, properties)
-                page = []
-        queued += self._queue_imports(backend, object_type, page, properties)
-
-        # Records changed while the listing ran are newer than its start, so
-        # the next incremental pull reads them; the ones listed are "seen".
-        newest = max(seen.values(), default=None)
-        since = pull_cursor.from_epoch_ms(newest) if newest else started_at
-        cursor = pull_cursor.PullCursor(since=since, seen=seen)
-        self._save_cursor(backend, object_type, cursor)
-        return queued
-
-    @api.model
-    def _pull_changes(self, backend, object_type, adapter, properties, stored, now):
-        cursor = pull_cursor.PullCursor.from_json(stored, record_key=_record_key)
-        counter = {"queued": 0}
-
-        def search(window, limit):
-            if isinstance(window, pull_cursor.TieWindow):
-                # NOTE: the adapter has no id-ordered search of one instant yet,
-                # so more records than one page at the same millisecond stall
-                # the cursor (CursorStalledError) until the next full sync.
-                gte = lte = window.modified_at
-            else:
-                gte, lte = window.gte, window.lte
-            return adapter.search_modified(
-                object_type, gte, lte, properties, limit=limit
-            ).records
-
-        def handle(records):
-            counter["queued"] += self._queue_imports(
-                backend, object_type, records, properties
-            )
-
-        def checkpoint(current):
-            self._save_cursor(backend, object_type, current)
-
-        pull_cursor.run_pull(
-            cursor,
-            now or fields.Datetime.now(),
-            search,
-            handle,
-            page_size=min(backend.batch_size, pull_cursor.DEFAULT_PAGE_SIZE),
-            checkpoint=checkpoint,
-        )
-        return counter["queued"]
-
-    @api.model
-    def _save_cursor(self, backend, object_type, cursor):
-        cursors = dict(backend.pull_cursors or {})
-        cursors[object_type] = cursor.to_dict()
-        backend.sudo().write({"pull_cursors": cursors})
-
-    @api.model
-    def _queue_imports(self, backend, object_type, records, properties):
-        """Queue one import job per CRM record, with its allow-listed properties.
-
-        A record whose earlier import is still an open exception and that has
-        not changed since is left out, so a pull does not stack identical
-        exceptions. Returns the number of jobs queued.
-        """
-        records = self._drop_unchanged_exceptions(backend, object_type, records)
-        if not records:
-            return 0
-        allowed = set(properties)
-        vals_list = [
-            {
-                "object_type": object_type,
-                "operation": "import",
-                "crm_id": record.id,
-                "payload": {
-                    "properties": {
-                        name: value
-                        for name, value in record.properties.items()
-                        if name in allowed
-                    },
-                    "updated_at": _isoformat(record.updated_at),
-                },
-                "source": "cron",
-            }
-            for record in records
-        ]
-        jobs = self.env["crm.sync.job"].sudo()._enqueue_many(backend, vals_list)
-        return len(jobs)
-
-    @api.model
-    def _drop_unchanged_exceptions(self, backend, object_type, records):
-        if not records:
-            return records
-        open_jobs = (
-            self.env["crm.sync.job"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("object_type", "=", object_type),
-                    ("operation", "=", "import"),
-                    ("state", "=", "exception"),
-                    ("crm_id", "in", [record.id for record in records]),
-                ]
-            )
-        )
-        parked = {
-            (job.crm_id, (job.payload or {}).get("updated_at"))
-            for job in open_jobs
-            if isinstance(job.payload, dict)
-        }
-        return [
-            record
-            for record in records
-            if (record.id, _isoformat(record.updated_at)) not in parked
-        ]
 
     # ------------------------------------------------------------------
     # Job handler
@@ -536,7 +343,8 @@ class CrmSyncImporter(models.AbstractModel):
                 self.env._("chosen by %(user)s", user=self.env.user.name),
             )
         if action != "create":
-            result = self._match(backend, object_type, snapshot, rules)
+            Matcher = self.env["crm.sync.matcher"]
+            result = Matcher._match_in_odoo(backend, object_type, snapshot, rules)
             if result.status == matching.MATCHED:
                 partner = self.env["res.partner"].browse(result.record_ids[0])
                 return self._link_partner(
@@ -550,141 +358,10 @@ class CrmSyncImporter(models.AbstractModel):
                     result.reason,
                 )
             if result.status == matching.AMBIGUOUS:
-                raise self._duplicate_error(
+                raise Matcher._duplicate_error(
                     backend, object_type, snapshot, rules, result
                 )
         return self._create_partner(backend, object_type, snapshot, rules, adapter, job)
-
-    @api.model
-    def _match(self, backend, object_type, snapshot, rules):
-        """Return the MatchResult of a CRM record against Odoo partners."""
-        record = self._match_record(object_type, snapshot, rules)
-        keys = matching.lookup_keys(
-            record, match_website=backend.match_company_by_domain
-        )
-        candidates = self._find_candidates(backend, object_type, keys)
-        result = matching.match(
-            record, candidates, match_website=backend.match_company_by_domain
-        )
-        _logger.debug(
-            "Match of CRM %s %s (backend %s): %s by %s",
-            object_type,
-            snapshot.crm_id,
-            backend.id,
-            result.status,
-            result.rule,
-        )
-        return result
-
-    @api.model
-    def _match_record(self, object_type, snapshot, rules):
-        """Return the CRM record as the plain dict sync_core.matching reads."""
-        values, region = self._read_crm_values(rules, snapshot)
-        return {
-            "crm_id": snapshot.crm_id,
-            "is_company": object_type == COMPANY,
-            "name": values.get("name"),
-            "vat": values.get("vat"),
-            "company_registry": values.get("company_registry"),
-            "email": values.get("email"),
-            "website": values.get("website"),
-            "phone": values.get("phone"),
-            "mobile": values.get("mobile"),
-            "country_code": values.get("country_id") or region,
-        }
-
-    @api.model
-    def _find_candidates(self, backend, object_type, keys):
-        """Return partners sharing an identity key, as dicts for matching.
-
-        Every lookup column is a stored, indexed normalised key on res.partner.
-        """
-        lookups = [
-            ("crm_sync_vat_norm", keys.vats),
-            ("vat", keys.vats),
-            ("crm_sync_registry_norm", keys.company_registries),
-            ("crm_sync_email_norm", keys.emails),
-            ("crm_sync_domain", keys.website_domains),
-            ("crm_sync_phone_e164", keys.phones),
-            ("crm_sync_mobile_e164", keys.phones),
-        ]
-        key_domains = [
-            [(column, "in", list(values))] for column, values in lookups if values
-        ]
-        if not key_domains:
-            return []
-        domain = [
-            ("is_company", "=", object_type == COMPANY),
-            ("company_id", "in", [False, backend.company_id.id]),
-        ]
-        domain += ["|"] * (len(key_domains) - 1) + [
-            term for part in key_domains for term in part
-        ]
-        partners = (
-            self.env["res.partner"].sudo().search(domain, limit=MAX_MATCH_CANDIDATES)
-        )
-        return self._candidate_dicts(backend, object_type, partners)
-
-    @api.model
-    def _candidate_dicts(self, backend, object_type, partners):
-        bindings = (
-            self.env["crm.sync.binding"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("object_type", "=", object_type),
-                    ("res_model", "=", "res.partner"),
-                    ("res_id", "in", partners.ids),
-                ]
-            )
-        )
-        crm_ids = {binding.res_id: binding.crm_id for binding in bindings}
-        return [
-            {
-                "id": partner.id,
-                "name": partner.name,
-                "is_company": partner.is_company,
-                "vat": partner.vat,
-                "company_registry": partner.company_registry,
-                "email": partner.email,
-                "website": partner.website,
-                "phone": partner.phone,
-                "mobile": partner.mobile,
-                "country_code": partner.country_id.code,
-                "crm_id": crm_ids.get(partner.id),
-            }
-            for partner in partners
-        ]
-
-    @api.model
-    def _duplicate_error(self, backend, object_type, snapshot, rules, result):
-        partners = self.env["res.partner"].browse(result.record_ids)
-        _type_label, record_ref = self._crm_record_ref(snapshot, rules)
-        return ResolutionNeededError(
-            self.env._(
-                "Possible duplicate: %(record)s matches %(count)s Odoo partners "
-                "(%(names)s). %(reason)s Link it to one of them or create a new "
-                "partner.",
-                record=record_ref,
-                count=len(partners),
-                names=", ".join(partners.mapped("display_name")),
-                reason=result.reason,
-            ),
-            exception_kind="duplicate",
-            exception_data={
-                "side": "odoo",
-                "object_type": object_type,
-                "crm_id": snapshot.crm_id,
-                "match_rule": result.rule,
-                "reason": result.reason,
-                "candidates": [
-                    {"partner_id": partner.id, "name": partner.display_name}
-                    for partner in partners
-                ],
-            },
-            candidate_partner_ids=partners.ids,
-        )
 
     @api.model
     def _link_partner(
@@ -821,11 +498,3 @@ class CrmSyncImporter(models.AbstractModel):
         else:
             vals.update({"is_company": False, "type": "contact"})
         return vals
-
-
-def _record_key(record):
-    return record.updated_at, record.id
-
-
-def _isoformat(moment):
-    return moment.isoformat() if moment else None

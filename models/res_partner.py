@@ -185,13 +185,14 @@ class ResPartner(models.Model):
         """
         if not self or not changed_fields:
             return
+        scope = self.env["crm.sync.batch.exporter"].sudo()
         exporter = self.env["crm.sync.exporter"].sudo()
-        for backend, object_type, rule_fields in exporter._export_triggers():
+        for backend, object_type, rule_fields in scope._export_triggers():
             synced_changes = changed_fields & rule_fields
             if not synced_changes:
                 continue
             partners = self._crm_sync_filter_object_type(object_type)
-            partners = exporter._filter_in_scope(backend, object_type, partners)
+            partners = scope._filter_in_scope(backend, object_type, partners)
             for partner in partners:
                 exporter._queue_export(backend, object_type, partner, synced_changes)
 

@@ -99,7 +99,7 @@ class PartnerSyncCase(CrmSyncCase):
 
     def pull(self, object_type, now=None):
         """Pull one object type and run the queued jobs; return the processed jobs."""
-        self.env["crm.sync.importer"]._pull(
+        self.env["crm.sync.batch.importer"]._pull(
             self.backend, object_type, now=now or self.later()
         )
         return self.Job._process_pending(backend=self.backend)

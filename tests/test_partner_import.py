@@ -225,7 +225,9 @@ class TestPartnerImport(PartnerSyncCase):
             name="Private Ltd", description="board minutes", industry="Software"
         )
 
-        self.env["crm.sync.importer"]._pull(self.backend, "company", now=self.later())
+        self.env["crm.sync.batch.importer"]._pull(
+            self.backend, "company", now=self.later()
+        )
 
         job = self.Job.search(
             [("backend_id", "=", self.backend.id), ("operation", "=", "import")]
