@@ -50,13 +50,15 @@ class CrmSyncBatchExporter(models.AbstractModel):
     def _filter_in_scope(self, backend, object_type, partners):
         """Return the partners this backend exports.
 
-        In scope: partners already linked on the backend, and customers (a
-        customer rank above zero, or a contact person of a customer company)
-        that belong to no company or to the backend's company.
+        In scope: partners linked on the backend, and customers (a customer
+        rank above zero, or a contact person of a customer company) that
+        belong to no company or to the backend's company. A partner whose link
+        is archived (its CRM record was deleted or merged away) is out of
+        scope, so an edit never re-creates the record in the CRM.
         """
         if not partners:
             return partners
-        bound_ids = set(
+        bindings = (
             self.env["crm.sync.binding"]
             .sudo()
             .search(
@@ -66,15 +68,18 @@ class CrmSyncBatchExporter(models.AbstractModel):
                     ("partner_id", "in", partners.ids),
                 ]
             )
-            .mapped("partner_id")
-            .ids
         )
+        linked_ids = set(
+            bindings.filtered(lambda binding: binding.state == "linked").partner_id.ids
+        )
+        archived_ids = set(bindings.partner_id.ids) - linked_ids
         company = backend.company_id
         return partners.filtered(
             lambda partner: (
-                partner.id in bound_ids
+                partner.id in linked_ids
                 or (
-                    partner.active
+                    partner.id not in archived_ids
+                    and partner.active
                     and partner.company_id in (company, self.env["res.company"])
                     and (
                         partner.customer_rank > 0

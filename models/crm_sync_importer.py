@@ -121,9 +121,14 @@ class CrmSyncImporter(models.AbstractModel):
         Binding = self.env["crm.sync.binding"].sudo()
         binding = Binding._find_by_crm_id(backend, object_type, crm_id)
         if binding and binding.state == "archived":
-            return self.env._(
-                "The link to CRM record %(crm_id)s is archived: skipped.", crm_id=crm_id
+            snapshot = self._relink_restored(
+                backend, object_type, binding, rules, adapter
             )
+            if snapshot is None:
+                return self.env._(
+                    "The link to CRM record %(crm_id)s is archived: skipped.",
+                    crm_id=crm_id,
+                )
         if self._is_stale(snapshot, binding):
             # The pair was synced after this job read the record (an export
             # pushed a newer value): comparing the old read would undo it.
@@ -164,6 +169,39 @@ class CrmSyncImporter(models.AbstractModel):
         return self._import_unlinked(
             backend, object_type, snapshot, rules, adapter, job, resolution
         )
+
+    @api.model
+    def _relink_restored(self, backend, object_type, binding, rules, adapter):
+        """Link an archived pair again when its CRM record is live once more.
+
+        The deleter archives a link when its CRM record is deleted or merged
+        away. A deleted record that the CRM restores comes back with its own
+        id: the link and, if the deleter archived it, the partner become
+        active again. A merged-away id reads as the record it was merged into,
+        under another id, and stays archived. Returns the snapshot of the
+        restored record, or None.
+        """
+        try:
+            record = adapter.get(
+                object_type, binding.crm_id, self._crm_properties(rules)
+            )
+        except CrmNotFoundError:
+            return None
+        if str(record.id) != binding.crm_id:
+            return None
+        binding.write({"state": "linked"})
+        partner = binding.partner_id.with_context(active_test=False)
+        if not partner.active:
+            self._write_partner(partner, {"active": True})
+        _logger.info(
+            "CRM %s %s of backend %s is live again: link %s and partner %s restored",
+            object_type,
+            binding.crm_id,
+            backend.id,
+            binding.id,
+            partner.id,
+        )
+        return CrmSnapshot(record.id, record.properties, record.updated_at)
 
     @api.model
     def _is_stale(self, snapshot, binding):

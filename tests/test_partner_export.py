@@ -289,6 +289,18 @@ class TestPartnerExport(PartnerSyncCase):
         self.assertRegex(partner.phone, E164_RE)
         self.assertFalse(self.export_jobs(partner))
 
+    def test_archived_link_never_pushed(self):
+        partner, crm_id = self.bind_imported_company(name="Gone Ltd", city="Ely")
+        partner.crm_binding_ids.state = "archived"
+
+        partner.city = "Wells"
+        result = self.env["crm.sync.exporter"]._export_partner(self.backend, partner)
+
+        self.assertFalse(self.export_jobs(partner))
+        self.assertIn("archived", result)
+        self.assertEqual(self.crm("companies", crm_id)["city"], "Ely")
+        self.assertEqual(len(self.crm_records("companies")), 1)
+
     def test_second_push_changes_nothing(self):
         partner = self.create_customer(name="Steady Ltd", phone="020 7946 0777")
         self.process()

@@ -220,6 +220,35 @@ class TestPartnerImport(PartnerSyncCase):
         )
         self.assertEqual(self.crm("companies", crm_id)["city"], "Luleå")
 
+    def test_restored_record_relinks_archived_link(self):
+        crm_id = self.create_crm_company(name="Back Again Ltd", city="Derby")
+        self.pull("company")
+        partner = self.partner_of(crm_id)
+        # What the deleter leaves behind after a CRM deletion.
+        partner.crm_binding_ids.state = "archived"
+        partner.active = False
+
+        self.env["crm.sync.importer"]._import_record(self.backend, "company", crm_id)
+
+        self.assertEqual(partner.crm_binding_ids.state, "linked")
+        self.assertTrue(partner.active)
+
+    def test_merged_away_link_stays_archived(self):
+        primary_id = self.create_crm_company(name="Survivor Ltd")
+        merged_id = self.create_crm_company(name="Absorbed Ltd")
+        self.pull("company")
+        absorbed = self.partner_of(merged_id)
+        absorbed.crm_binding_ids.state = "archived"
+        self.sandbox.store.merge("companies", primary_id, merged_id)
+
+        result = self.env["crm.sync.importer"]._import_record(
+            self.backend, "company", merged_id
+        )
+
+        self.assertIn("archived", result)
+        self.assertEqual(absorbed.crm_binding_ids.state, "archived")
+        self.assertEqual(self.partner_of(primary_id).name, "Survivor Ltd")
+
     def test_job_payload_holds_only_rule_properties(self):
         self.create_crm_company(
             name="Private Ltd", description="board minutes", industry="Software"
