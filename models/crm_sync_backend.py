@@ -201,12 +201,14 @@ class CrmSyncBackend(models.Model):
     @api.model
     def _cron_pull(self):
         """Pull the changed companies, then contacts, of every active backend."""
-        self.env["crm.sync.batch.importer"]._cron_pull(self.search([]))
+        backends = self.search([("active", "=", True)])
+        self.env["crm.sync.batch.importer"]._cron_pull(backends)
 
     @api.model
     def _cron_push(self):
         """Queue exports of partners in scope whose changes were not sent yet."""
-        self.env["crm.sync.batch.exporter"]._cron_push(self.search([]))
+        backends = self.search([("active", "=", True)])
+        self.env["crm.sync.batch.exporter"]._cron_push(backends)
 
     def _compute_webhook_url(self):
         for backend in self:
