@@ -30,7 +30,9 @@ class CrmSyncBatchExporter(models.AbstractModel):
         """Return (backend, object_type, exported field names) per exporting backend."""
         triggers = []
         Rule = self.env["crm.sync.field.rule"].sudo()
-        for backend in self.env["crm.sync.backend"].sudo().search([]):
+        for backend in self.env["crm.sync.backend"].sudo().search(
+            [("active", "=", True)]
+        ):
             for object_type, direction in backend._get_sync_objects():
                 if object_type not in EXPORT_OBJECT_TYPES or direction not in (
                     "both",

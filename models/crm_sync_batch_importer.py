@@ -3,7 +3,7 @@
 ``_pull(backend, object_type)`` lists every record on the first run and then
 reads only the records changed since the stored cursor
 (``sync_core.cursor``). Each record becomes one import job whose payload
-holds its allow-listed properties, so the job needs no second read. The
+contains its allow-listed properties, so the job needs no second read. The
 cursor is saved after each page, so an interrupted pull goes on where it
 stopped.
 """

@@ -232,8 +232,8 @@ class CrmSyncBinding(models.Model):
     def _store_synced_values(self, values, fingerprints, crm_updated_at=None):
         """Record the values both sides now share for some fields.
 
-        ``values`` and ``fingerprints`` are keyed by Odoo field name and cover
-        only the fields that are now equal on both sides; the other fields
+        ``values`` and ``fingerprints`` are keyed by Odoo field name. They cover
+        only the fields that are now equal on both sides. The other fields
         keep their earlier state, so a change still waiting to be sent is not
         forgotten.
         """
@@ -250,15 +250,3 @@ class CrmSyncBinding(models.Model):
         if crm_updated_at:
             vals["crm_updated_at"] = to_naive_utc(crm_updated_at)
         self.write(vals)
-
-    def _forget_fields(self, field_names):
-        """Drop the stored state of fields no longer named in a field rule."""
-        for binding in self:
-            last_values = binding._get_last_values()
-            last_fingerprints = binding._get_fingerprints()
-            for name in field_names:
-                last_values.pop(name, None)
-                last_fingerprints.pop(name, None)
-            binding.write(
-                {"last_values": last_values, "sync_fingerprints": last_fingerprints}
-            )

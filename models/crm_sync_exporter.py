@@ -234,8 +234,8 @@ class CrmSyncExporter(models.AbstractModel):
     def _link_by_job_or_sync_key(self, backend, object_type, items, rules, adapter):
         """Link partners whose CRM record an earlier attempt already created.
 
-        The job's stored CRM id comes first; else the CRM is searched for the
-        partner's sync key. A person's "link" resolution is applied here too.
+        The job's stored CRM id comes first. Otherwise the CRM is searched for
+        the partner's sync key. A person's "link" resolution is applied here too.
         """
         Binding = self.env["crm.sync.binding"].sudo()
         unlinked = [item for item in items if not item.done and not item.binding]

@@ -67,8 +67,9 @@ TRANSFORM_FIELD_TYPES = {
 # HubSpot defaults created with each backend, as
 # (odoo_field, crm_property, transformation, owner, direction, required,
 # crm_property_2).
-# Odoo owns the legal and invoicing data of a company; sales people own how
-# they reach a person, so contact fields are shared.
+# Odoo owns the legal and invoicing data of a company. Sales people keep
+# contact details in both systems, so those fields are shared, and the job
+# title belongs to the CRM.
 DEFAULT_RULES = {
     "company": [
         ("name", "name", TRANSFORM_TEXT, OWNER_ODOO, DIRECTION_BOTH, True, False),
@@ -158,7 +159,7 @@ DEFAULT_RULES = {
 
 
 class CrmSyncFieldRule(models.Model):
-    """How one partner field maps to one CRM property on one backend.
+    """Mapping of one partner field to one CRM property on one backend.
 
     Together, a backend's rules are the allow-list of personal data: the engine
     sends, stores in job payloads and writes to the audit log only the fields
@@ -199,13 +200,13 @@ class CrmSyncFieldRule(models.Model):
     crm_property = fields.Char(
         string="CRM Property",
         required=True,
-        help="Internal name of the CRM property, e.g. 'phone'. For the parent "
+        help="Internal name of the CRM property, for example 'phone'. For the parent "
         "company transformation: 'associations.company'.",
     )
     crm_property_2 = fields.Char(
         string="Second CRM Property",
-        help="For the person name transformation: the CRM property that holds the "
-        "last name (the first CRM property holds the first name).",
+        help="For the person name transformation: the CRM property of the last "
+        "name (the first CRM property is the first name).",
     )
     owner = fields.Selection(
         RULE_OWNERS,
@@ -213,7 +214,8 @@ class CrmSyncFieldRule(models.Model):
         default=OWNER_BOTH,
         help="Which side wins when both sides changed the value since the last "
         "sync. With 'Both', such a change becomes a conflict for a person to "
-        "resolve; a change on one side only always flows to the other side.",
+        "resolve. A change on one side only flows to the other side whatever the "
+        "owner, when the direction allows it.",
     )
     direction = fields.Selection(
         RULE_DIRECTIONS,

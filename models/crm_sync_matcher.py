@@ -1,11 +1,11 @@
 """Identity matching on both sides, before the sync creates anything.
 
 Before an import creates a partner, ``_match_in_odoo`` looks for the Odoo
-partner the CRM record already is; before an export creates a CRM record,
-``_search_identity_keys`` and ``_partner_match_record`` feed the same
-``sync_core.matching`` rules with CRM records. This model only fetches
-candidates: by indexed, normalised keys in Odoo and by property searches in
-the CRM. ``sync_core.matching`` decides.
+partner the CRM record already is. Before an export creates a CRM record,
+``_search_identity_keys`` finds CRM records that share a key with the
+partner, and the exporter runs the same ``sync_core.matching`` rules on
+them. This model only fetches candidates, by indexed normalised keys in Odoo
+and by property searches in the CRM, and ``sync_core.matching`` decides.
 """
 
 import logging

@@ -1,16 +1,17 @@
 """Shared steps of the partner importer and exporter.
 
-Both directions end in the same comparison: for each field rule, the Odoo
+Both directions end in the same comparison. For each field rule, the Odoo
 value, the CRM value and the fingerprint stored at the last sync go through
-``sync_core.mapping.decide``, which says whether to pull the CRM's value,
+``sync_core.mapping.decide``, which decides whether to pull the CRM's value,
 push Odoo's, do nothing, or report a conflict. The importer and the exporter
 differ only in how a record without a link is found or created, and in how
 the CRM is called (one record or a batch).
 
-A record is applied only when its whole plan is clean: a conflict on a field
-owned by both sides, or a value that fails validation, stops the record and
-raises an error for a person to act on. Nothing is written for that record,
-so a decision taken later sees the same state as this one.
+A value that fails validation stops its whole record: nothing is written,
+and the job becomes an exception that names the record, field and value. A
+conflict stops only its own field. The other fields are applied, and a
+follow-up job, which then has only the conflict left, becomes the exception
+that a person settles (see ``_check_plan``).
 """
 
 import dataclasses
@@ -33,10 +34,10 @@ from .res_partner import NO_EXPORT_CONTEXT
 
 _logger = logging.getLogger(__name__)
 
-# CRM property that holds the Odoo record a CRM record was created from. The
+# CRM property that names the Odoo record a CRM record was created from. The
 # exporter searches it before creating, so a create repeated after a crash
-# finds the first one instead of making a second record. It holds a technical
-# key, never personal data.
+# finds the first record instead of making a second one. Its value is a
+# technical key, never personal data.
 SYNC_KEY_PROPERTY = "odoo_sync_key"
 
 # Prefix of the parent company value when Odoo's parent has no CRM link yet.
@@ -46,6 +47,7 @@ UNBOUND_PARENT_PREFIX = "odoo:"
 CONTACT = "contact"
 COMPANY = "company"
 
+# A person's choice in the resolve wizard for every conflicting field.
 RESOLUTION_KEEP_ODOO = "odoo"
 RESOLUTION_KEEP_CRM = "crm"
 
@@ -93,7 +95,7 @@ class RecordValidationError(SyncError):
 
 @dataclasses.dataclass
 class CrmSnapshot:
-    """What the engine read of one CRM record.
+    """One CRM record as the engine read it.
 
     ``company_ids`` lists the companies a contact is associated with, or is
     None when they were not read. ``region`` is the country code that reads
@@ -125,10 +127,6 @@ class SyncPlan:
     synced: dict = dataclasses.field(default_factory=dict)
     sources: dict = dataclasses.field(default_factory=dict)
     previous: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def blocked(self):
-        return bool(self.conflicts or self.errors)
 
 
 class CrmSyncSynchronizer(models.AbstractModel):
@@ -163,11 +161,6 @@ class CrmSyncSynchronizer(models.AbstractModel):
         return rules
 
     @api.model
-    def _core_rules(self, rules):
-        """Return {odoo_field: sync_core FieldRule} for field rule records."""
-        return {rule.odoo_field: rule._to_core_rule() for rule in rules}
-
-    @api.model
     def _crm_properties(self, rules, with_sync_key=False):
         properties = rules._crm_properties()
         if with_sync_key:
@@ -182,8 +175,8 @@ class CrmSyncSynchronizer(models.AbstractModel):
     def _read_odoo_values(self, backend, partner, rules):
         """Return ({odoo_field: raw value}, region) of a partner for the rules.
 
-        Many2one fields become what the CRM holds: a country's ISO code, or the
-        CRM id of the parent company.
+        Many2one fields become the CRM's form: a country's ISO code, or the CRM
+        id of the parent company.
         """
         values = {}
         for rule in rules:
@@ -216,7 +209,8 @@ class CrmSyncSynchronizer(models.AbstractModel):
         """Return ({odoo_field: raw value}, region) of a CRM record for the rules.
 
         A contact associated with several companies takes Odoo's current parent
-        when it is one of them, else the first, because Odoo holds one parent.
+        when it is one of them, else the first, because an Odoo contact has
+        one parent.
         """
         values = {}
         region = None
@@ -267,13 +261,16 @@ class CrmSyncSynchronizer(models.AbstractModel):
         """
         plan = SyncPlan()
         odoo_values, odoo_region = self._read_odoo_values(backend, partner, rules)
-        parent_rule_values = {
-            rule.odoo_field: odoo_values[rule.odoo_field]
-            for rule in rules
-            if rule.transformation == TRANSFORM_PARENT
-        }
+        odoo_parent = next(
+            (
+                odoo_values[rule.odoo_field]
+                for rule in rules
+                if rule.transformation == TRANSFORM_PARENT
+            ),
+            None,
+        )
         crm_values, crm_region = self._read_crm_values(
-            rules, snapshot, odoo_parent=next(iter(parent_rule_values.values()), None)
+            rules, snapshot, odoo_parent=odoo_parent
         )
         fingerprints = binding._get_fingerprints() if binding else {}
         odoo_changed_at = partner.write_date

@@ -123,7 +123,7 @@ class ResPartner(models.Model):
     def _crm_sync_exception_domain(self):
         """Return the domain of open exceptions about these partners.
 
-        Export jobs name the partner; import jobs name only the CRM record, so
+        Export jobs name the partner. Import jobs name only the CRM record, so
         they are found through the partners' CRM links.
         """
         record_domains = [

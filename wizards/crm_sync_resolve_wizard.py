@@ -146,7 +146,7 @@ class CrmSyncResolveWizard(models.TransientModel):
         """Close the other open decisions on the same record, now settled too.
 
         An Odoo edit and a CRM edit of one field raise the same conflict in
-        the export job and in the import job; one decision settles both.
+        the export job and in the import job, so one decision settles both.
         """
         data = job.exception_data if isinstance(job.exception_data, dict) else {}
         partner_id = data.get("partner_id") or (
