@@ -486,7 +486,8 @@ class CrmSyncJob(models.Model):
                 if vals["idempotency_key"] not in inserted_keys:
                     jobs |= self._coalesce(vals)
 
-        self._trigger_processing()
+        if jobs:
+            self._trigger_processing()
         _logger.debug(
             "Backend %s: %s job(s) queued or merged from %s request(s)",
             backend.id,
