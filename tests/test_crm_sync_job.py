@@ -10,6 +10,7 @@ fixtures that they delete afterwards.
 """
 
 import collections
+import logging
 import sys
 import threading
 import time
@@ -37,6 +38,7 @@ from .common import CrmSyncCase
 from .partner_sync_common import PartnerSyncCase
 
 JOB_LOGGER = crm_sync_job.__name__
+# assertLogs takes logging.INFO, not "INFO": Odoo names its level 25 "INFO" too.
 LOCK_TABLE = "crm_sync_job_test_lock"
 THREAD_TIMEOUT = 30  # seconds a test waits for a worker thread before failing
 
@@ -120,6 +122,20 @@ def stack_of(thread):
 def new_cursor():
     """Return a cursor on its own PostgreSQL connection, outside the test."""
     return sql_db.db_connect(get_db_name()).cursor()
+
+
+def wait_until_blocked(cr, pid):
+    """Return True once backend ``pid`` waits for a lock, False after THREAD_TIMEOUT."""
+    deadline = time.monotonic() + THREAD_TIMEOUT
+    while time.monotonic() < deadline:
+        cr.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+        )
+        row = cr.fetchone()
+        if row and row[0] == "Lock":
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def worker_env(registry, cr):
@@ -667,7 +683,8 @@ class TestCrmSyncJobConcurrencyErrors(QueueCase):
                 "(id integer PRIMARY KEY, hits integer NOT NULL DEFAULT 0)"
             )
             cr.execute(
-                f"INSERT INTO {LOCK_TABLE} (id) VALUES (1) ON CONFLICT DO NOTHING"
+                f"INSERT INTO {LOCK_TABLE} (id) VALUES (1), (2), (3), (4) "
+                "ON CONFLICT DO NOTHING"
             )
             cr.commit()
         cls.addClassCleanup(cls._drop_lock_table)
@@ -695,11 +712,13 @@ class TestCrmSyncJobConcurrencyErrors(QueueCase):
             )
 
         self.use_handler(ScriptedHandler(update_row, lambda job: "second try"))
-        self.Job._process_pending(limit=1)
+        with self.assertLogs(JOB_LOGGER, logging.INFO) as logs:
+            self.Job._process_pending(limit=1)
 
         self.assertEqual(job.state, "pending")
         self.assertEqual(job.attempts, 0)
         self.assertEqual(job.concurrency_retries, 1)
+        self.assertIn("(SerializationFailure)", logs.output[0])
         self.assertFalse(job.error_category)
         delay = (job.next_attempt_at - self.now()).total_seconds()
         self.assertGreaterEqual(delay, 0)
@@ -711,24 +730,66 @@ class TestCrmSyncJobConcurrencyErrors(QueueCase):
         self.assertEqual(job.result_message, "second try")
         self.assertEqual(job.attempts, 1)
 
+    def test_deadlock_requeues_without_attempt(self):
+        job = self.enqueue()
+        test_pid = self.env.cr._cnx.get_backend_pid()
+        other = new_cursor()
+        self.addCleanup(other.close)
+        # The other transaction detects deadlocks late, so this one is the victim.
+        other.execute("SET deadlock_timeout = '10s'")
+        other.execute(f"SELECT id FROM {LOCK_TABLE} WHERE id = 4 FOR UPDATE")
+
+        def close_the_cycle():
+            with closing(new_cursor()) as observer:
+                if wait_until_blocked(observer, test_pid):
+                    # Waits until the handler's savepoint rollback frees row 3.
+                    other.execute(
+                        f"SELECT id FROM {LOCK_TABLE} WHERE id = 3 FOR UPDATE"
+                    )
+            other.rollback()
+
+        cycle = threading.Thread(target=close_the_cycle)
+
+        def lock_both_rows(job):
+            job.env.cr.execute("SET LOCAL deadlock_timeout = '100ms'")
+            job.env.cr.execute(f"SELECT id FROM {LOCK_TABLE} WHERE id = 3 FOR UPDATE")
+            cycle.start()
+            job.env.cr.execute(
+                f"SELECT id FROM {LOCK_TABLE} WHERE id = 4 FOR UPDATE",
+                log_exceptions=False,
+            )
+
+        self.use_handler(ScriptedHandler(lock_both_rows))
+        with self.assertLogs(JOB_LOGGER, logging.INFO) as logs:
+            self.Job._process_pending(limit=1)
+        cycle.join(THREAD_TIMEOUT)
+
+        self.assertFalse(cycle.is_alive(), f"stuck at:\n{stack_of(cycle)}")
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.attempts, 0)
+        self.assertEqual(job.concurrency_retries, 1)
+        self.assertIn("(DeadlockDetected)", logs.output[0])
+
     def test_lock_not_available_requeues_without_attempt(self):
         job = self.enqueue()
 
         def lock_row(job):
             job.env.cr.execute(
-                f"SELECT id FROM {LOCK_TABLE} WHERE id = 1 FOR UPDATE NOWAIT",
+                f"SELECT id FROM {LOCK_TABLE} WHERE id = 2 FOR UPDATE NOWAIT",
                 log_exceptions=False,
             )
 
         self.use_handler(ScriptedHandler(lock_row))
         with closing(new_cursor()) as other:
-            other.execute(f"SELECT id FROM {LOCK_TABLE} WHERE id = 1 FOR UPDATE")
-            self.Job._process_pending()
+            other.execute(f"SELECT id FROM {LOCK_TABLE} WHERE id = 2 FOR UPDATE")
+            with self.assertLogs(JOB_LOGGER, logging.INFO) as logs:
+                self.Job._process_pending()
             other.rollback()
 
         self.assertEqual(job.state, "pending")
         self.assertEqual(job.attempts, 0)
         self.assertEqual(job.concurrency_retries, 1)
+        self.assertIn("(LockNotAvailable)", logs.output[0])
 
 
 @tagged("post_install", "-at_install")
@@ -1131,7 +1192,10 @@ class TestCrmSyncJobWorkers(TransactionCase):
             thread = threading.Thread(target=second_worker)
             thread.start()
             ready.wait(THREAD_TIMEOUT)
-            self._wait_until_blocked(first_cr, blocked_pid[0])
+            self.assertTrue(
+                wait_until_blocked(first_cr, blocked_pid[0]),
+                "the second worker never waited for the first transaction's lock",
+            )
             first_cr.commit()
             thread.join(THREAD_TIMEOUT)
             self.assertFalse(
@@ -1148,19 +1212,6 @@ class TestCrmSyncJobWorkers(TransactionCase):
             )
             rows = cr.fetchall()
         self.assertEqual(rows, [(first_job.id, {"fields": ["name", "email"]})])
-
-    def _wait_until_blocked(self, cr, pid):
-        """Wait until backend ``pid`` waits for a lock, at most THREAD_TIMEOUT s."""
-        deadline = time.monotonic() + THREAD_TIMEOUT
-        while time.monotonic() < deadline:
-            cr.execute(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
-            )
-            row = cr.fetchone()
-            if row and row[0] == "Lock":
-                return
-            time.sleep(0.05)
-        self.fail(f"backend {pid} never waited for the first transaction's lock")
 
 
 @tagged("post_install", "-at_install")
