@@ -601,6 +601,29 @@ class TestWebhook(HttpCase):
         self.assertEqual(binding.state, "archived")
         self.assertTrue(partner.exists())
 
+    def test_deletion_on_export_only_backend_keeps_partner(self):
+        crm_id, partner, binding = self.create_bound_company("Riverside Print Ltd")
+        self.backend.direction_company = "export"
+        self.sandbox.store.archive("companies", crm_id)
+
+        self.deliver_sandbox_events()
+        self.process_jobs()
+
+        self.assertEqual(binding.state, "archived")
+        self.assertTrue(partner.active)
+        self.assertFalse(self.review_jobs())
+
+    def test_restore_event_relinks_record(self):
+        crm_id, partner, binding = self.create_bound_company("Old Mill Pottery")
+        binding.state = "archived"
+        partner.action_archive()
+
+        self.post([self.make_event("company.restore", crm_id)])
+        self.process_jobs()
+
+        self.assertEqual(binding.state, "linked")
+        self.assertTrue(partner.active)
+
     # ------------------------------------------------------------------
     # Merges
     # ------------------------------------------------------------------
