@@ -158,7 +158,7 @@ CONCURRENCY_ERRORS = (
 
 # Writes to jobs need this exact object in the context under this key. An RPC
 # call cannot send a Python object, so only server code that imports this
-# module can change a job; users go through the action methods.
+# module can change a job. Users change jobs through the action methods.
 _ENGINE_WRITE_KEY = "crm_sync_job_engine_write"
 _ENGINE_WRITE_TOKEN = object()
 
@@ -438,9 +438,9 @@ class CrmSyncJob(models.Model):
 
         The default key is ``"{backend}:{object_type}:{operation}:{res_model}:
         {res_id or crm_id}"``, so several changes to one record before its job
-        runs become one job: the payloads are merged (the newer value wins),
-        the older job's creation date stays, and a pending job's next attempt
-        is reset to now. The queue cron is triggered so that the job runs soon
+        runs become one job. The payloads are merged (the newer value wins),
+        the older job keeps its creation date, and a pending job's next
+        attempt is reset to now. The queue cron is triggered so that the job runs soon
         after this transaction commits. Returns the new or merged job.
         """
         jobs = self._enqueue_many(
@@ -629,7 +629,7 @@ class CrmSyncJob(models.Model):
 
     @api.model
     def _coalesce(self, vals):
-        """Merge an enqueue request into the stored job that holds its key."""
+        """Merge an enqueue request into the stored job with the same key."""
         job = self._lock_waiting_job(vals["idempotency_key"])
         if not job:
             # The key belongs to a webhook event that was already stored and
@@ -701,8 +701,8 @@ class CrmSyncJob(models.Model):
         running them.
 
         Raises a psycopg2 concurrency error when another worker changed a
-        candidate job after this transaction's snapshot; the transaction stays
-        usable and a claim in a new transaction will succeed.
+        candidate job after this transaction's snapshot. The transaction stays
+        usable, and a claim in a new transaction then succeeds.
         """
         conditions = [
             SQL("job.state = %s", STATE_PENDING),
@@ -881,9 +881,9 @@ class CrmSyncJob(models.Model):
     def _run(self, commit=False):
         """Run claimed jobs that share a handler and store their outcomes.
 
-        With ``commit``, the work and the outcomes are committed together; a
-        concurrency error at that point rolls both back and requeues the jobs
-        in a new transaction, keeping any CRM id the handler stored.
+        With ``commit``, the work and the outcomes are committed together. A
+        concurrency error at that point rolls both back, and the jobs are then
+        requeued in a new transaction that keeps any CRM id the handler stored.
         """
         claims = {job.id: job.claimed_at for job in self}
         memo = _AttemptMemo()
@@ -1165,8 +1165,7 @@ class CrmSyncJob(models.Model):
                 error_type=type(error).__name__,
                 error=error,
             )
-        # UserError keeps its text in args[0]; str() of some adds punctuation.
-        return str(error.args[0]) if error.args else str(error)
+        return str(error)
 
     def _log_exception(self, outcome, kind, category, gave_up):
         ids = (
@@ -1475,8 +1474,8 @@ class CrmSyncJob(models.Model):
     def _delete_old_jobs(self, days, chunk_size=RETENTION_CHUNK_SIZE):
         """Delete old done and ignored jobs, ``chunk_size`` per transaction.
 
-        Commits after each chunk outside tests, and stops after
-        RETENTION_MAX_SECONDS; returns the number of jobs deleted.
+        Commits after each chunk outside tests and stops after
+        RETENTION_MAX_SECONDS. Returns the number of jobs deleted.
         """
         commit = not _in_test_thread()
         deadline = time.monotonic() + RETENTION_MAX_SECONDS
