@@ -30,6 +30,8 @@ HANDLED_OBJECT_TYPES = {
 # Event kind (second part of subscriptionType) to job operation. Creations,
 # property changes, restores and association changes all become an import,
 # because the import reads the current CRM record instead of the event's value.
+# NOTE: a privacy deletion (GDPR erasure in the CRM) is handled like any
+# deletion: Odoo archives the partner when safe but erases no personal data.
 OPERATION_BY_KIND = {
     "creation": "import",
     "propertyChange": "import",
