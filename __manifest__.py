@@ -1,7 +1,6 @@
 {
     "name": "External CRM Sync",
-    "summary": "Keep Odoo and an external CRM (HubSpot first) in step: customers, "
-    "quotes, orders and invoices",
+    "summary": "Sync customers, quotes, orders and invoices with HubSpot",
     "version": "18.0.1.0.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
@@ -26,6 +25,5 @@
     "demo": [
         "demo/crm_sync_backend_demo.xml",
     ],
-    "installable": True,
     "application": True,
 }

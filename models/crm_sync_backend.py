@@ -68,7 +68,6 @@ class CrmSyncBackend(models.Model):
         "managers can read it.",
     )
     webhook_secret = fields.Char(
-        string="Webhook Secret",
         groups="external_crm_sync.group_crm_sync_manager",
         copy=False,
         exportable=False,

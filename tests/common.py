@@ -1,4 +1,4 @@
-"""Shared fixtures: an in-process CRM sandbox on 127.0.0.1 and a backend that uses it."""
+"""Shared fixtures: an in-process CRM sandbox on 127.0.0.1 and a backend using it."""
 
 import sys
 from pathlib import Path

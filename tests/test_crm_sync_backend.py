@@ -63,9 +63,10 @@ class TestCrmSyncBackend(CrmSyncCase):
         self.assertIn("127.0.0.1", self.backend.last_check_message)
 
     def test_connection_log_has_no_secret(self):
-        with self.assertLogs("odoo.addons.external_crm_sync", level=logging.DEBUG) as logs:
+        addon_logger = "odoo.addons.external_crm_sync"
+        with self.assertLogs(addon_logger, level=logging.DEBUG) as logs:
             self.backend.action_test_connection()
-            logging.getLogger("odoo.addons.external_crm_sync").debug("end of test")
+            logging.getLogger(addon_logger).debug("end of test")
 
         output = "\n".join(logs.output)
         self.assertNotIn(SANDBOX_TOKEN, output)

@@ -19,5 +19,7 @@ echo "setuptools<70" > "$constraints"
 
 PIP_CONSTRAINT="$constraints" "$python" -m pip install -r "$source_dir/requirements.txt"
 "$python" -m pip install --no-deps -e "$source_dir"
+# gevent 22.10 (Odoo's pin) imports pkg_resources, which setuptools 81 drops.
+"$python" -m pip install "setuptools<81"
 "$python" -m pip install phonenumbers
 (cd / && "$python" -c "import odoo.release as r; print('Odoo', r.version, 'installed')")

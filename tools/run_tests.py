@@ -89,9 +89,11 @@ def check_xml():
 def static_checks(addon_link):
     step("Static checks")
     ruff = run([PYTHON, "-m", "ruff", "check", "."], cwd=ROOT)
+    # pylint maps files to modules from the working folder, so it runs beside
+    # the link that carries the addon's name.
     pylint = run(
-        [PYTHON, "-m", "pylint", "--rcfile", str(ROOT / ".pylintrc"), str(addon_link)],
-        cwd=ROOT,
+        [PYTHON, "-m", "pylint", "--rcfile", str(ROOT / ".pylintrc"), MODULE],
+        cwd=addon_link.parent,
     )
     xml_ok = check_xml()
     return {
