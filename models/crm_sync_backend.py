@@ -1,4 +1,5 @@
 import logging
+import time
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -27,6 +28,10 @@ DEFAULT_BATCH_SIZE = 100  # records per CRM batch call; HubSpot caps batches at 
 DEFAULT_RATE_LIMIT = 100  # requests per rate window; HubSpot's private-app default
 DEFAULT_RATE_WINDOW = 10.0  # seconds
 DEFAULT_TIMEOUT = 20.0  # seconds per HTTP request
+
+# Bounds of one "Sync Now" run; the queue cron carries on with what is left.
+SYNC_NOW_MAX_JOBS = 5000  # jobs
+SYNC_NOW_MAX_SECONDS = 600  # seconds
 
 # Path of the webhook route (controllers/main.py), followed by the backend id.
 WEBHOOK_PATH = "/crm_sync/webhook"
@@ -208,6 +213,110 @@ class CrmSyncBackend(models.Model):
         """Queue exports of partners in scope whose changes were not sent yet."""
         backends = self.search([("active", "=", True)])
         self.env["crm.sync.batch.exporter"]._cron_push(backends)
+
+    def _sync_now(self, max_jobs=SYNC_NOW_MAX_JOBS, max_seconds=SYNC_NOW_MAX_SECONDS):
+        """Pull, push and process this backend's queue now; return counts.
+
+        The demo command and tests call it and wait for the result; the form's
+        button queues the same work instead. The counts are read back from the
+        database: partners created, partners linked to existing records,
+        partners updated (audit entries outside those two), conflicts and
+        exceptions raised, and jobs processed.
+        """
+        self.ensure_one()
+        # Records written from here on carry this transaction's time or later.
+        started = self.env.cr.now()
+        deadline = time.monotonic() + max_seconds
+        batch_importer = self.env["crm.sync.batch.importer"]
+        for object_type in batch_importer._pull_object_types(self):
+            self._pull(object_type)
+        self.env["crm.sync.batch.exporter"]._cron_push(self)
+
+        # Companies must exist before the contacts that belong to them, and a
+        # batch may queue follow-up jobs: run the queue until it is drained.
+        processed = self.env["crm.sync.job"].sudo().browse()
+        while len(processed) < max_jobs and time.monotonic() < deadline:
+            jobs = self.env["crm.sync.job"]._process_queue(
+                max_jobs=max_jobs - len(processed),
+                max_seconds=deadline - time.monotonic(),
+                backend=self,
+            )
+            if not jobs:
+                break
+            processed |= jobs
+        summary = self._sync_summary(started)
+        summary["jobs"] = len(processed)
+        _logger.info("Sync of backend %s: %s", self.id, summary)
+        return summary
+
+    def _sync_summary(self, since):
+        """Count what the sync engine changed for this backend since a time."""
+        self.ensure_one()
+        Job = self.env["crm.sync.job"].sudo()
+        bindings = self.env["crm.sync.binding"].sudo().search(
+            [("backend_id", "=", self.id), ("create_date", ">=", since)]
+        )
+        created = bindings.filtered(
+            lambda binding: binding.partner_id.create_date
+            and binding.partner_id.create_date >= since
+        )
+        export_jobs = Job.search(
+            [
+                ("backend_id", "=", self.id),
+                ("operation", "=", "export"),
+                ("state", "=", "done"),
+                ("res_model", "=", "res.partner"),
+                ("write_date", ">=", since),
+            ]
+        )
+        exported_ids = set(export_jobs.mapped("res_id"))
+        exported = (bindings - created).filtered(
+            lambda binding: binding.partner_id.id in exported_ids
+        )
+        audited = self.env["crm.sync.audit.log"].sudo().search(
+            [("backend_id", "=", self.id), ("sync_date", ">=", since)]
+        )
+        updated = audited.partner_id - bindings.partner_id
+        exceptions = Job.search(
+            [
+                ("backend_id", "=", self.id),
+                ("state", "=", "exception"),
+                ("write_date", ">=", since),
+            ]
+        )
+        conflicts = exceptions.filtered(lambda job: job.exception_kind == "conflict")
+        return {
+            "created": len(created),
+            "linked": len(bindings) - len(created) - len(exported),
+            "exported": len(exported),
+            "updated": len(updated),
+            "conflicts": len(conflicts),
+            "exceptions": len(exceptions),
+        }
+
+    def action_sync_now(self):
+        """Queue a pull and a push of this backend now; the queue cron runs them."""
+        self.ensure_one()
+        batch_importer = self.env["crm.sync.batch.importer"]
+        queued = sum(
+            self._pull(object_type)
+            for object_type in batch_importer._pull_object_types(self)
+        )
+        queued += self.env["crm.sync.batch.exporter"]._cron_push(self)
+        self.env["crm.sync.job"]._trigger_processing()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Sync started"),
+                "message": self.env._(
+                    "%(count)s jobs queued. The queue processes them in the "
+                    "background: follow them under CRM Sync > Queue.",
+                    count=queued,
+                ),
+                "type": "info",
+            },
+        }
 
     def _compute_webhook_url(self):
         for backend in self:

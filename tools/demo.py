@@ -156,8 +156,17 @@ def first_sync(database, addons_path, sandbox_port, http_port):
 
 def print_summary(summary):
     print("Sync finished:")
-    for key in ("created", "linked", "updated", "conflicts", "exceptions"):
-        print(f"  {key:<11} {summary.get(key, 0)}")
+    labels = {
+        "created": "Odoo partners created from CRM records",
+        "linked": "existing partners linked to CRM records",
+        "exported": "Odoo partners created in the CRM",
+        "updated": "partners updated",
+        "conflicts": "conflicts waiting for a decision",
+        "exceptions": "exceptions in CRM Sync > Queue > Exceptions",
+        "jobs": "sync jobs processed",
+    }
+    for key, label in labels.items():
+        print(f"  {summary.get(key, 0):>6}  {label}")
 
 
 def serve(database, addons_path, http_port, sandbox_port, webhook_url):
