@@ -23,6 +23,7 @@
         "views/crm_sync_menus.xml",
     ],
     "demo": [
+        "demo/res_partner_demo.xml",
         "demo/crm_sync_backend_demo.xml",
     ],
     "application": True,

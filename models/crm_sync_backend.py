@@ -220,20 +220,30 @@ class CrmSyncBackend(models.Model):
         The demo command and tests call it and wait for the result; the form's
         button queues the same work instead. The counts are read back from the
         database: partners created, partners linked to existing records,
-        partners updated (audit entries outside those two), conflicts and
-        exceptions raised, and jobs processed.
+        partners created in the CRM, partners updated, conflicts and
+        exceptions among the jobs processed, and the number of those jobs.
         """
         self.ensure_one()
-        # Records written from here on carry this transaction's time or later.
-        started = self.env.cr.now()
+        marks = self._sync_marks()
         deadline = time.monotonic() + max_seconds
         batch_importer = self.env["crm.sync.batch.importer"]
+
+        # Pull and import first, so that partners which already exist on both
+        # sides get linked before the push looks for partners to create.
         for object_type in batch_importer._pull_object_types(self):
             self._pull(object_type)
+        processed = self._drain_queue(max_jobs, deadline)
         self.env["crm.sync.batch.exporter"]._cron_push(self)
+        processed |= self._drain_queue(max_jobs - len(processed), deadline)
 
+        summary = self._sync_summary(marks, processed)
+        _logger.info("Sync of backend %s: %s", self.id, summary)
+        return summary
+
+    def _drain_queue(self, max_jobs, deadline):
+        """Run this backend's due jobs until none is left, or a bound is hit."""
         # Companies must exist before the contacts that belong to them, and a
-        # batch may queue follow-up jobs: run the queue until it is drained.
+        # batch may queue follow-up jobs, so the queue runs again until empty.
         processed = self.env["crm.sync.job"].sudo().browse()
         while len(processed) < max_jobs and time.monotonic() < deadline:
             jobs = self.env["crm.sync.job"]._process_queue(
@@ -244,54 +254,69 @@ class CrmSyncBackend(models.Model):
             if not jobs:
                 break
             processed |= jobs
-        summary = self._sync_summary(started)
-        summary["jobs"] = len(processed)
-        _logger.info("Sync of backend %s: %s", self.id, summary)
-        return summary
+        return processed
 
-    def _sync_summary(self, since):
-        """Count what the sync engine changed for this backend since a time."""
+    def _sync_marks(self):
+        """Return the highest partner, binding and audit ids before a sync."""
+        marks = {}
+        for model in ("res.partner", "crm.sync.binding", "crm.sync.audit.log"):
+            last = (
+                self.env[model]
+                .sudo()
+                .with_context(active_test=False)
+                .search([], order="id desc", limit=1)
+            )
+            marks[model] = last.id or 0
+        return marks
+
+    def _sync_summary(self, marks, processed):
+        """Count what a sync changed, from the ids that existed before it."""
         self.ensure_one()
-        Job = self.env["crm.sync.job"].sudo()
-        bindings = self.env["crm.sync.binding"].sudo().search(
-            [("backend_id", "=", self.id), ("create_date", ">=", since)]
+        bindings = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("backend_id", "=", self.id),
+                    ("id", ">", marks["crm.sync.binding"]),
+                ]
+            )
         )
         created = bindings.filtered(
-            lambda binding: binding.partner_id.create_date
-            and binding.partner_id.create_date >= since
+            lambda binding: binding.partner_id.id > marks["res.partner"]
         )
-        export_jobs = Job.search(
-            [
-                ("backend_id", "=", self.id),
-                ("operation", "=", "export"),
-                ("state", "=", "done"),
-                ("res_model", "=", "res.partner"),
-                ("write_date", ">=", since),
-            ]
+        exported_ids = set(
+            processed.filtered(
+                lambda job: job.operation == "export"
+                and job.state == "done"
+                and job.res_model == "res.partner"
+            ).mapped("res_id")
         )
-        exported_ids = set(export_jobs.mapped("res_id"))
         exported = (bindings - created).filtered(
             lambda binding: binding.partner_id.id in exported_ids
         )
-        audited = self.env["crm.sync.audit.log"].sudo().search(
-            [("backend_id", "=", self.id), ("sync_date", ">=", since)]
+        audited = (
+            self.env["crm.sync.audit.log"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", self.id),
+                    ("id", ">", marks["crm.sync.audit.log"]),
+                ]
+            )
         )
-        updated = audited.partner_id - bindings.partner_id
-        exceptions = Job.search(
-            [
-                ("backend_id", "=", self.id),
-                ("state", "=", "exception"),
-                ("write_date", ">=", since),
-            ]
-        )
-        conflicts = exceptions.filtered(lambda job: job.exception_kind == "conflict")
+        exceptions = processed.filtered(lambda job: job.state == "exception")
         return {
             "created": len(created),
             "linked": len(bindings) - len(created) - len(exported),
             "exported": len(exported),
-            "updated": len(updated),
-            "conflicts": len(conflicts),
+            "updated": len(audited.partner_id - bindings.partner_id),
+            "conflicts": len(
+                exceptions.filtered(lambda job: job.exception_kind == "conflict")
+            ),
             "exceptions": len(exceptions),
+            "jobs": len(processed),
         }
 
     def action_sync_now(self):
