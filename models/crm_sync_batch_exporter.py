@@ -30,8 +30,8 @@ class CrmSyncBatchExporter(models.AbstractModel):
         """Return (backend, object_type, exported field names) per exporting backend."""
         triggers = []
         Rule = self.env["crm.sync.field.rule"].sudo()
-        for backend in self.env["crm.sync.backend"].sudo().search(
-            [("active", "=", True)]
+        for backend in (
+            self.env["crm.sync.backend"].sudo().search([("active", "=", True)])
         ):
             for object_type, direction in backend._get_sync_objects():
                 if object_type not in EXPORT_OBJECT_TYPES or direction not in (
@@ -101,11 +101,11 @@ class CrmSyncBatchExporter(models.AbstractModel):
         queued = 0
         for backend in backends:
             for object_type, partners in self._push_candidates(backend):
-                for partner in partners:
-                    Exporter._queue_export(
-                        backend, object_type, partner, [], source="cron"
+                if partners:
+                    jobs = Exporter._queue_exports(
+                        backend, object_type, partners, [], source="cron"
                     )
-                    queued += 1
+                    queued += len(jobs)
         _logger.info("Push sweep queued %s export jobs", queued)
         return queued
 

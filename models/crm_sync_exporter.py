@@ -75,19 +75,31 @@ class CrmSyncExporter(models.AbstractModel):
         The payload names the changed fields and the user who changed them,
         never their values.
         """
-        return (
-            self.env["crm.sync.job"]
-            .sudo()
-            ._enqueue(
-                backend,
-                object_type,
-                "export",
-                res_model="res.partner",
-                res_id=partner.id,
-                payload={"fields": sorted(changed_fields), "user_id": self.env.uid},
-                source=source,
-            )
+        return self._queue_exports(
+            backend, object_type, partner, changed_fields, source=source
         )
+
+    @api.model
+    def _queue_exports(
+        self, backend, object_type, partners, changed_fields, source="odoo"
+    ):
+        """Queue the export jobs of several partners with one INSERT.
+
+        Returns the new or merged jobs.
+        """
+        payload = {"fields": sorted(changed_fields), "user_id": self.env.uid}
+        vals_list = [
+            {
+                "object_type": object_type,
+                "operation": "export",
+                "res_model": "res.partner",
+                "res_id": partner.id,
+                "payload": payload,
+                "source": source,
+            }
+            for partner in partners
+        ]
+        return self.env["crm.sync.job"].sudo()._enqueue_many(backend, vals_list)
 
     # ------------------------------------------------------------------
     # Job handler

@@ -193,8 +193,8 @@ class ResPartner(models.Model):
                 continue
             partners = self._crm_sync_filter_object_type(object_type)
             partners = scope._filter_in_scope(backend, object_type, partners)
-            for partner in partners:
-                exporter._queue_export(backend, object_type, partner, synced_changes)
+            if partners:
+                exporter._queue_exports(backend, object_type, partners, synced_changes)
 
     def _crm_sync_object_type(self):
         """Return 'company' or 'contact': the CRM object type of this partner."""

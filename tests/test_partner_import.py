@@ -88,6 +88,20 @@ class TestPartnerImport(PartnerSyncCase):
         self.assertIn("Phone", job.error_message)
         self.assertIn("'not a phone'", job.error_message)
 
+    def test_malformed_vat_rejected(self):
+        company_id = self.create_crm_company(
+            name="Tax Muddle Ltd", vat_number="GB12-34"
+        )
+
+        self.pull("company")
+
+        self.assertFalse(self.partner_of(company_id))
+        job = self.exceptions("company")
+        self.assertEqual(job.error_category, "validation")
+        self.assertIn("Tax Muddle Ltd", job.error_message)
+        self.assertIn("Tax ID", job.error_message)
+        self.assertIn("'GB12-34'", job.error_message)
+
     def test_missing_name_rejected(self):
         company_id = self.create_crm_company(city="Leeds")
 
