@@ -5,10 +5,11 @@ Usage::
 
     python3 tests/benchmark_partner_sync.py [--rows 1000] [--database NAME]
 
-It starts the sandbox CRM on 127.0.0.1 with its rate limits off, loads the
-first ``--rows`` London companies and the Northwind customers from
-``../shared/data/real/`` (it exits when that folder is absent), and times,
-with one worker that commits after each job as the queue cron does:
+It starts the sandbox CRM on 127.0.0.1 with its rate limits off and loads
+the first ``--rows`` London companies and the Northwind customers from
+``../shared/data/real/``. It exits when that folder is absent. Then it times
+these steps, with one worker that commits after each job as the queue cron
+does:
 
 1. the full first pull (listing the CRM and queueing one job per record);
 2. running those import jobs into an Odoo without these customers;
