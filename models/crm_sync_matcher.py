@@ -303,6 +303,8 @@ class CrmSyncMatcher(models.AbstractModel):
         search_in = getattr(adapter, "search_in", None)
         if search_in is not None:
             return search_in(object_type, crm_property, values, properties)
+        # NOTE: no adapter has search_in yet, so this sends one search per
+        # value, and a first push of many new partners is slow.
         records = []
         for value in values:
             records += adapter.search_equals(
