@@ -22,6 +22,11 @@
         "views/res_partner_views.xml",
         "views/crm_sync_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "external_crm_sync/static/tests/tours/**/*",
+        ],
+    },
     "demo": [
         "demo/res_partner_demo.xml",
         "demo/crm_sync_backend_demo.xml",

@@ -330,7 +330,7 @@ class CrmSyncJob(models.Model):
                 object_type=object_types.get(job.object_type, ""),
             )
 
-    @api.depends("res_model", "res_id")
+    @api.depends("res_model", "res_id", "crm_id")
     def _compute_record_name(self):
         for job in self:
             record = job._get_record()
@@ -367,11 +367,29 @@ class CrmSyncJob(models.Model):
 
     def _get_record(self):
         """Return the job's Odoo record, or a falsy value when it names none or
-        the record was deleted."""
+        the record was deleted.
+
+        An import job names only the CRM id: its record is the partner linked
+        to that id, when there is one.
+        """
         self.ensure_one()
-        if not self.res_model or not self.res_id or self.res_model not in self.env:
+        if self.res_model and self.res_id and self.res_model in self.env:
+            return self.env[self.res_model].browse(self.res_id).exists()
+        if not self.crm_id:
             return None
-        return self.env[self.res_model].browse(self.res_id).exists()
+        binding = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", self.backend_id.id),
+                    ("object_type", "=", self.object_type),
+                    ("crm_id", "=", self.crm_id),
+                ],
+                limit=1,
+            )
+        )
+        return binding.partner_id.with_env(self.env)
 
     # ------------------------------------------------------------------
     # Guarded create and write
@@ -1316,8 +1334,8 @@ class CrmSyncJob(models.Model):
             )
         return {
             "type": "ir.actions.act_window",
-            "res_model": self.res_model,
-            "res_id": self.res_id,
+            "res_model": record._name,
+            "res_id": record.id,
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "current",

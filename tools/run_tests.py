@@ -23,6 +23,7 @@ CRM_SYNC_SKIP_PLAIN=1, CRM_SYNC_SKIP_DEMO_INSTALL=1, CRM_SYNC_KEEP_DB=1.
 import importlib.util
 import os
 import re
+import shutil
 import sys
 import xml.etree.ElementTree as ElementTree
 
@@ -46,6 +47,7 @@ TEST_IMPORTS = {
     "phonenumbers": "phonenumbers",
     "pytest": "pytest",
     "pytest-odoo": "pytest_odoo",
+    "websocket-client": "websocket",
     "hubspot-api-client": "hubspot",
     "hypothesis": "hypothesis",
     "ruff": "ruff",
@@ -70,6 +72,19 @@ def install_test_dependencies():
     print("installing: " + ", ".join(missing))
     result = run([PYTHON, "-m", "pip", "install", "-q", *missing])
     return result.returncode == 0
+
+
+def ensure_chromium():
+    """Install Chromium for Odoo's browser tours where apt-get can."""
+    step("Chromium for browser tours")
+    if shutil.which("chromium") or shutil.which("google-chrome"):
+        print("Chromium found")
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "chromium"])
+    if not shutil.which("chromium"):
+        print("Chromium is missing: Odoo skips the browser tours.")
 
 
 def check_xml():
@@ -228,6 +243,7 @@ def main():
     if not ensure_postgres():
         return 2
 
+    ensure_chromium()
     addons_path = odoo_addons_path()
     addon_link = BUILD / "addons" / MODULE
     static = {}
