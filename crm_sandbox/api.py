@@ -3,6 +3,7 @@
 Objects (CRM v3): list, read, create, update, archive, batch read/create/
 update/archive, search and merge. Associations (v4): list, create (labelled or
 default), remove, and the batch read/create/associate-default/archive calls.
+Properties (CRM v3): list, read and create, handled in ``properties``.
 Response bodies follow the models of HubSpot's OpenAPI specs, as generated in
 the hubspot-api-client package (SimplePublicObject, BatchResponse..., and so on).
 """
@@ -11,7 +12,8 @@ import logging
 from datetime import UTC, datetime
 
 from . import schema, search
-from .errors import ApiError, validation_error
+from .errors import ApiError, missing_scopes, validation_error
+from .properties import PropertiesApi
 from .protocol import Response, Router
 from .store import ChangeSource
 from .timeutil import to_iso
@@ -31,18 +33,7 @@ ASSOCIATION_BATCH = "/crm/v4/associations/{from_type}/{to_type}/batch"
 
 
 def missing_scope(scope):
-    return ApiError(
-        403,
-        "This app hasn't been granted all required scopes to make this call. "
-        f"Missing scope: {scope}.",
-        "MISSING_SCOPES",
-        errors=[
-            {
-                "message": "One or more of the following scopes are required.",
-                "context": {"requiredGranularScopes": [scope]},
-            }
-        ],
-    )
+    return missing_scopes([scope])
 
 
 class CrmApi:
@@ -82,6 +73,7 @@ class CrmApi:
             self.batch_default_associations,
         )
         add("POST", ASSOCIATION_BATCH + "/archive", self.batch_archive_associations)
+        PropertiesApi(self.store).add_routes(self.router)
 
     def handle(self, request):
         handler, parameters = self.router.resolve(request.method, request.path)

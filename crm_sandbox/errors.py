@@ -63,6 +63,22 @@ def not_found(object_type, object_id):
     )
 
 
+def missing_scopes(scopes):
+    """Return the 403 for a call that needs one of ``scopes`` and has none of them."""
+    return ApiError(
+        403,
+        "This app hasn't been granted all required scopes to make this call. "
+        f"Missing scope: {' or '.join(scopes)}.",
+        "MISSING_SCOPES",
+        errors=[
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": list(scopes)},
+            }
+        ],
+    )
+
+
 def validation_error(message, **extra):
     return ApiError(400, message, "VALIDATION_ERROR", **extra)
 

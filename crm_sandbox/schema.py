@@ -2,11 +2,12 @@
 
 The names follow HubSpot's CRM v3 API: object types in plural (``companies``),
 HubSpot's internal property names, granular private-app scopes
-(``crm.objects.contacts.read``) and the HUBSPOT_DEFINED association type ids
-of the associations v4 API.
+(``crm.objects.contacts.read``, ``crm.schemas.contacts.write``) and the
+HUBSPOT_DEFINED association type ids of the associations v4 API.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 # Property value types. Every value is stored and returned as a string, like
 # HubSpot does; the type only decides validation, comparison and sorting.
@@ -18,7 +19,12 @@ ENUMERATION = "enumeration"
 
 @dataclass(frozen=True)
 class PropertyDefinition:
-    """One property of an object type."""
+    """One property of an object type.
+
+    The fields after ``calculated`` describe the property in the Properties
+    API. Empty ones are derived when the property is presented (see
+    ``crm_sandbox.properties``). ``option_labels`` runs parallel to ``options``.
+    """
 
     name: str
     type: str = STRING
@@ -27,6 +33,13 @@ class PropertyDefinition:
     unique: bool = False
     searchable: bool = False
     calculated: bool = False
+    label: str = ""
+    field_type: str = ""
+    group_name: str = ""
+    description: str = ""
+    option_labels: tuple = ()
+    hubspot_defined: bool = True
+    created_at: datetime | None = None
 
 
 @dataclass
@@ -48,6 +61,29 @@ class ObjectType:
     def write_scope(self):
         return f"crm.objects.{self.name}.write"
 
+    @property
+    def schema_read_scope(self):
+        return f"crm.schemas.{self.name}.read"
+
+    @property
+    def schema_write_scope(self):
+        return f"crm.schemas.{self.name}.write"
+
+    @property
+    def property_group(self):
+        """Return the name of the type's default property group."""
+        return PROPERTY_GROUPS[self.name]
+
+
+# The default property group of each object type, as HubSpot names it. The
+# sandbox has no other groups.
+PROPERTY_GROUPS = {
+    "companies": "companyinformation",
+    "contacts": "contactinformation",
+    "deals": "dealinformation",
+    "line_items": "lineiteminformation",
+    "products": "productinformation",
+}
 
 # Properties that the sandbox maintains itself on every object type.
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
@@ -298,6 +334,7 @@ def all_scopes():
     scopes = []
     for name in OBJECT_TYPE_NAMES:
         scopes += [f"crm.objects.{name}.read", f"crm.objects.{name}.write"]
+        scopes += [f"crm.schemas.{name}.read", f"crm.schemas.{name}.write"]
     return scopes
 
 

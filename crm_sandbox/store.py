@@ -138,12 +138,29 @@ class Store:
         return self.object_types[canonical]
 
     def define_property(
-        self, object_type, name, value_type=schema.STRING, options=(), unique=False
+        self,
+        object_type,
+        name,
+        value_type=schema.STRING,
+        options=(),
+        unique=False,
+        **details,
     ):
-        """Add a custom property, as a portal admin would in HubSpot's settings."""
+        """Add a custom property, as a portal admin would in HubSpot's settings.
+
+        ``details`` sets the definition's descriptive fields: ``label``,
+        ``field_type``, ``group_name``, ``description`` and ``option_labels``.
+        An existing property of that name is replaced.
+        """
         with self._lock:
             definition = schema.PropertyDefinition(
-                name, value_type, tuple(options), unique=unique
+                name,
+                value_type,
+                tuple(options),
+                unique=unique,
+                hubspot_defined=False,
+                created_at=self.now(),
+                **details,
             )
             self.object_type(object_type).properties[name] = definition
             return definition

@@ -24,6 +24,8 @@ from hubspot.crm.companies import (  # noqa: E402
     SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectInputForCreate,
 )
+from hubspot.crm.properties import ApiException as PropertiesApiException  # noqa: E402
+from hubspot.crm.properties import PropertyCreate  # noqa: E402
 from hubspot.utils.signature import Signature  # noqa: E402
 
 
@@ -188,3 +190,52 @@ def test_stale_webhook_timestamp_fails_the_official_checker(sandbox, receiver):
             signature_version="v3",
             timestamp=request["headers"]["X-HubSpot-Request-Timestamp"],
         )
+
+
+def test_properties_create_and_get_by_name(official):
+    core_api = official.crm.properties.core_api
+    with pytest.raises(PropertiesApiException) as missing:
+        core_api.get_by_name("companies", "odoo_sync_key")
+
+    created = core_api.create(
+        "companies",
+        PropertyCreate(
+            name="odoo_sync_key",
+            label="Odoo sync key",
+            type="string",
+            field_type="text",
+            group_name="companyinformation",
+            has_unique_value=True,
+        ),
+    )
+    fetched = core_api.get_by_name("companies", "odoo_sync_key")
+    listing = core_api.get_all("companies")
+
+    assert missing.value.status == 404
+    assert "OBJECT_NOT_FOUND" in missing.value.body
+    assert created.name == fetched.name == "odoo_sync_key"
+    assert fetched.type == "string"
+    assert fetched.field_type == "text"
+    assert fetched.has_unique_value is True
+    assert fetched.modification_metadata.archivable is True
+    assert fetched.created_at.tzinfo is not None
+    assert "odoo_sync_key" in {item.name for item in listing.results}
+    assert "lifecyclestage" in {item.name for item in listing.results}
+
+
+def test_properties_second_create_raises_409(official):
+    core_api = official.crm.properties.core_api
+    definition = PropertyCreate(
+        name="odoo_sync_key",
+        label="Odoo sync key",
+        type="string",
+        field_type="text",
+        group_name="contactinformation",
+    )
+    core_api.create("contacts", definition)
+
+    with pytest.raises(PropertiesApiException) as conflict:
+        core_api.create("contacts", definition)
+
+    assert conflict.value.status == 409
+    assert "CONFLICT" in conflict.value.body
