@@ -45,8 +45,13 @@ _SCOPE_CONTEXT_KEYS = ("requiredGranularScopes", "requiredScopes", "missingScope
 # example "Contact already exists. Existing ID: 10000000123".
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 
-# Prefix of HubSpot's message for invalid property values; a JSON list follows.
+# Prefix of HubSpot's message for invalid property values. A JSON list of
+# PropertyValidationResult objects (``name``, ``error``, ``message``) follows.
 _INVALID_VALUES_PREFIX = "Property values were not valid:"
+
+# HubSpot's codes for a property the portal lacks and for a read-only one.
+_PROPERTY_MISSING = "PROPERTY_DOESNT_EXIST"
+_READ_ONLY_VALUE = "READ_ONLY_VALUE"
 
 
 def decode_error_body(response):
@@ -197,10 +202,25 @@ def _rate_limit_error(response, body, request_label):
 def _validation_error(status, body, crm_message, request_label):
     names = invalid_property_names(body)
     summary = f"The CRM rejected the data of {request_label} (HTTP {status})"
+    named_summary = summary
     if names:
-        summary += f", invalid properties: {', '.join(names)}"
-    return _with_crm_text(
-        CrmValidationError, summary, crm_message, status=status, property_names=names
+        named_summary += f", invalid properties: {', '.join(names)}"
+
+    sentences = property_error_sentences(body)
+    if not sentences:
+        return _with_crm_text(
+            CrmValidationError,
+            named_summary,
+            crm_message,
+            status=status,
+            property_names=names,
+        )
+    # The sentences may quote the rejected values, so only names are logged.
+    return CrmValidationError(
+        f"{summary}: {' '.join(sentences)}",
+        log_message=f"{named_summary}.",
+        status=status,
+        property_names=names,
     )
 
 
@@ -212,17 +232,73 @@ def invalid_property_names(body):
         values = context.get("propertyName") if isinstance(context, dict) else None
         names += [str(value) for value in values or [] if str(value) not in names]
 
-    message = str(body.get("message") or "")
-    if message.startswith(_INVALID_VALUES_PREFIX):
-        try:
-            results = json.loads(message[len(_INVALID_VALUES_PREFIX) :])
-        except ValueError:
-            results = []
-        for result in results if isinstance(results, list) else []:
-            name = result.get("name") if isinstance(result, dict) else None
-            if name and name not in names:
-                names.append(str(name))
+    for result in _validation_results(body):
+        name = result.get("name")
+        if name and name not in names:
+            names.append(str(name))
     return names
+
+
+def property_error_sentences(body):
+    """Return one plain sentence per invalid property that an error body names.
+
+    The sentences come from the PropertyValidationResult list in HubSpot's
+    message, else from the ``errors`` details that name a ``propertyName``.
+    Both carry HubSpot's ``message``, which may quote the rejected value.
+    """
+    problems = [
+        (str(result["name"]), result.get("error"), result.get("message"))
+        for result in _validation_results(body)
+        if result.get("name")
+    ]
+    if not problems:
+        problems = _detail_problems(body)
+
+    sentences = []
+    for name, code, message in problems:
+        sentence = _property_sentence(name, code, message)
+        if sentence not in sentences:
+            sentences.append(sentence)
+    return sentences
+
+
+def _validation_results(body):
+    """Return the PropertyValidationResult dicts embedded in HubSpot's message."""
+    message = str(body.get("message") or "")
+    if not message.startswith(_INVALID_VALUES_PREFIX):
+        return []
+    try:
+        results = json.loads(message[len(_INVALID_VALUES_PREFIX) :])
+    except ValueError:
+        return []
+    if not isinstance(results, list):
+        return []
+    return [result for result in results if isinstance(result, dict)]
+
+
+def _detail_problems(body):
+    problems = []
+    for detail in body.get("errors") or []:
+        context = detail.get("context") if isinstance(detail, dict) else None
+        names = context.get("propertyName") if isinstance(context, dict) else None
+        for name in names or []:
+            problems.append((str(name), detail.get("code"), detail.get("message")))
+    return problems
+
+
+def _property_sentence(name, code, message):
+    """Return a sentence such as 'Property "email" is not valid: <reason>.'."""
+    if code == _PROPERTY_MISSING:
+        return f'Property "{name}" does not exist.'
+    if code == _READ_ONLY_VALUE:
+        return f'Property "{name}" is read-only, so its value cannot be set.'
+
+    reason = str(message or "").strip().rstrip(".")
+    if not reason:
+        return f'Property "{name}" is not valid ({code or "no reason given"}).'
+    if f'"{name}"' in reason:
+        return f"{reason}."
+    return f'Property "{name}" is not valid: {reason}.'
 
 
 def item_error(key, entry):
@@ -235,7 +311,10 @@ def item_error(key, entry):
     existing_id = match.group(1) if match else None
     if category == errors.CONFLICT and existing_id:
         category = errors.DUPLICATE
-    if not crm_message:
+    sentences = property_error_sentences(entry)
+    if sentences:
+        crm_message = " ".join(sentences)
+    elif not crm_message:
         crm_message = (
             f"The CRM rejected this input ({hubspot_category or 'no category'})."
         )

@@ -1,12 +1,17 @@
 import email.utils
+import json
 
 import pytest
+import requests
 
 from sync_core import errors
+from sync_core.adapters import CrmValidationError
 from sync_core.adapters.hubspot_errors import (
+    error_from_response,
     invalid_property_names,
     item_error,
     parse_retry_after,
+    property_error_sentences,
     required_scopes,
 )
 
@@ -90,3 +95,132 @@ def test_item_error_unknown_category():
 
     assert error.category == errors.INTERNAL
     assert error.message == "The CRM rejected this input (SOMETHING_NEW)."
+
+
+def invalid_values_body(results):
+    """Return HubSpot's 400 body for invalid property values."""
+    return {
+        "status": "error",
+        "category": "VALIDATION_ERROR",
+        "message": "Property values were not valid: " + json.dumps(results),
+    }
+
+
+MISSING_KEY = {
+    "isValid": False,
+    "message": 'Property "odoo_sync_key" does not exist',
+    "error": "PROPERTY_DOESNT_EXIST",
+    "name": "odoo_sync_key",
+}
+BAD_EMAIL = {
+    "isValid": False,
+    "message": "Email address x@@y is invalid",
+    "error": "INVALID_EMAIL",
+    "name": "email",
+}
+
+
+def test_sentences_from_validation_results():
+    body = invalid_values_body([MISSING_KEY, BAD_EMAIL, MISSING_KEY])
+
+    assert property_error_sentences(body) == [
+        'Property "odoo_sync_key" does not exist.',
+        'Property "email" is not valid: Email address x@@y is invalid.',
+    ]
+
+
+def test_sentences_from_error_details():
+    body = {
+        "message": "Something went wrong",
+        "errors": [
+            {
+                "message": '"hs_object_id" is a read only property',
+                "code": "READ_ONLY_VALUE",
+                "context": {"propertyName": ["hs_object_id"]},
+            },
+            {
+                "message": 'Property "vat_number" value is too long.',
+                "code": "TOO_LONG",
+                "context": {"propertyName": ["vat_number"]},
+            },
+            {
+                "message": "",
+                "code": "INVALID_DOUBLE",
+                "context": {"propertyName": ["n"]},
+            },
+            {"message": "no property named here"},
+        ],
+    }
+
+    assert property_error_sentences(body) == [
+        'Property "hs_object_id" is read-only, so its value cannot be set.',
+        'Property "vat_number" value is too long.',
+        'Property "n" is not valid (INVALID_DOUBLE).',
+    ]
+
+
+def test_sentences_tolerate_odd_bodies():
+    assert property_error_sentences({}) == []
+    assert (
+        property_error_sentences({"message": "Property values were not valid: ["}) == []
+    )
+    assert property_error_sentences(invalid_values_body({"name": "x"})) == []
+    assert (
+        property_error_sentences(invalid_values_body(["text", {"isValid": False}]))
+        == []
+    )
+
+
+def test_item_error_message_is_plain_words():
+    entry = {
+        **invalid_values_body([MISSING_KEY]),
+        "context": {"objectWriteTraceId": ["0"]},
+    }
+
+    error = item_error(0, entry)
+
+    assert error.message == 'Property "odoo_sync_key" does not exist.'
+    assert error.property_names == ("odoo_sync_key",)
+    assert error.category == errors.VALIDATION
+
+
+def hubspot_response(status, body):
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def test_400_plain_message_and_log():
+    response = hubspot_response(400, invalid_values_body([MISSING_KEY, BAD_EMAIL]))
+
+    error = error_from_response(response, "POST /crm/v3/objects/contacts")
+
+    assert isinstance(error, CrmValidationError)
+    assert str(error) == (
+        "The CRM rejected the data of POST /crm/v3/objects/contacts (HTTP 400): "
+        'Property "odoo_sync_key" does not exist. Property "email" is not valid: '
+        "Email address x@@y is invalid."
+    )
+    assert error.log_message == (
+        "The CRM rejected the data of POST /crm/v3/objects/contacts (HTTP 400), "
+        "invalid properties: odoo_sync_key, email."
+    )
+    assert error.property_names == ("odoo_sync_key", "email")
+
+
+def test_400_without_property_keeps_crm_text():
+    response = hubspot_response(
+        400, {"category": "VALIDATION_ERROR", "message": "Invalid input JSON."}
+    )
+
+    error = error_from_response(response, "POST /crm/v3/objects/contacts")
+
+    assert str(error) == (
+        "The CRM rejected the data of POST /crm/v3/objects/contacts (HTTP 400): "
+        "Invalid input JSON."
+    )
+    assert error.log_message == (
+        "The CRM rejected the data of POST /crm/v3/objects/contacts (HTTP 400)."
+    )

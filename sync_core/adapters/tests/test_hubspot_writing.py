@@ -46,6 +46,8 @@ def test_batch_create_maps_partial_failure(sandbox, adapter):
     assert invalid.category == errors.VALIDATION
     assert invalid.property_names == ("email",)
     assert "person120@@example.co.uk" in invalid.message
+    assert invalid.message.startswith('Property "email" is not valid: ')
+    assert "isValid" not in invalid.message
     assert sandbox.store.stats()["contacts"]["total"] == 148
 
 
@@ -160,3 +162,15 @@ def test_rejected_chunk_fails_each_input():
     assert [error.index_or_id for error in result.errors] == [100, 101]
     assert all(error.status == 400 for error in result.errors)
     assert all(error.message == "Invalid input JSON." for error in result.errors)
+
+
+def test_unknown_property_error_is_plain_words(sandbox, adapter):
+    result = adapter.batch_create(
+        "company", [{"name": "Acme Ltd", "odoo_sync_key": "odoo:abc:res.partner:1"}]
+    )
+
+    error = result.error_for(0)
+    assert error.category == errors.VALIDATION
+    assert error.message == 'Property "odoo_sync_key" does not exist.'
+    assert error.property_names == ("odoo_sync_key",)
+    assert sandbox.store.stats()["companies"]["total"] == 0
