@@ -202,14 +202,29 @@ class CrmAdapter(abc.ABC):
         self.close()
 
     @abc.abstractmethod
-    def check_connection(self, checks):
+    def check_connection(self, checks, properties=()):
         """Check the URL, the credentials and each needed permission.
 
-        ``checks`` is a list of ``(object_type, needs_write)`` pairs. Returns a list
-        of :class:`CheckResult`, in the order the steps ran. The steps stop at the
+        ``checks`` is a list of ``(object_type, needs_write)`` pairs.
+        ``properties`` lists ``(object_type, property_name)`` pairs of custom
+        properties the sync writes. Each check passes when the property exists
+        or the credentials may create it. Returns a list of
+        :class:`CheckResult`, in the order the steps ran. The steps stop at the
         first failure that makes the rest meaningless (the URL does not respond,
         the credentials are rejected). HTTP failures become failed results, not
         exceptions.
+        """
+
+    @abc.abstractmethod
+    def ensure_property(self, object_type, name, label, unique=False):
+        """Create the single-line text property ``name`` unless it exists.
+
+        With ``unique`` the CRM rejects a second record with the same value.
+        Returns True when this call created the property and False when it
+        existed, also when another client created it after this call read it.
+        Raises ``CrmPermissionError`` when the property is missing and the
+        credentials may not create it, and ``CrmValidationError`` when it
+        exists with a type that does not store text.
         """
 
     @abc.abstractmethod

@@ -5,7 +5,9 @@ Endpoints used, relative to the caller's base URL (there is no default host):
 * objects v3: ``GET /crm/v3/objects/{type}`` (list), ``GET .../{id}``,
   ``POST .../search``, ``POST .../batch/{read,create,update,archive}``;
 * associations v4: ``GET /crm/v4/objects/{type}/{id}/associations/{to_type}``
-  and ``PUT .../associations/default/{to_type}/{to_id}``.
+  and ``PUT .../associations/default/{to_type}/{to_id}``;
+* properties v3: ``GET /crm/v3/properties/{type}/{name}`` and
+  ``POST /crm/v3/properties/{type}`` (see ``hubspot_properties``).
 
 Behaviour the engine can rely on:
 
@@ -54,6 +56,12 @@ from .exceptions import (
 )
 from .hubspot_errors import item_error, keys_of_error_entry
 from .hubspot_http import HubSpotTransport, path_segment
+from .hubspot_properties import (
+    check_property_create,
+    check_text_property,
+    create_text_property,
+    read_property,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -87,6 +95,9 @@ SEARCH_MAX_RESULTS = 10_000
 
 # Maximum page size of the associations v4 list endpoint.
 ASSOCIATIONS_PAGE_SIZE = 500
+
+# Connection check results after which no further check is meaningful.
+_STOPPING_CHECKS = ("url", "token", "service")
 
 # Errors after which a batch call stops sending chunks, because the next chunk
 # would fail the same way. Other whole-chunk errors become item errors.
@@ -208,15 +219,23 @@ class HubSpotAdapter(CrmAdapter):
 
     # -- connection check ------------------------------------------------------
 
-    def check_connection(self, checks):
-        """Check the URL, the token and each scope; see CrmAdapter.check_connection.
+    def check_connection(self, checks, properties=()):
+        """Check the URL, the token, each scope and each property.
 
-        Result names are ``url``, ``token``, ``service`` (rate limit or server
-        error) and ``scope:<scope name>``.
+        See CrmAdapter.check_connection. Result names are ``url``, ``token``,
+        ``service`` (rate limit or server error), ``scope:<scope name>`` and
+        ``property:<HubSpot type>.<property name>``.
         """
         results = self._check_url_and_token(checks)
         if all(result.ok for result in results):
             results += self._check_scopes(checks)
+        if not any(
+            not result.ok and result.name in _STOPPING_CHECKS for result in results
+        ):
+            results += [
+                self._check_property(object_type, name)
+                for object_type, name in properties
+            ]
 
         for result in results:
             if not result.ok:
@@ -233,7 +252,7 @@ class HubSpotAdapter(CrmAdapter):
             for write in (False, True) if needs_write else (False,):
                 result = self._check_scope(object_type, write)
                 results.append(result)
-                if not result.ok and result.name in ("url", "token", "service"):
+                if not result.ok and result.name in _STOPPING_CHECKS:
                     return results
         return results
 
@@ -300,6 +319,55 @@ class HubSpotAdapter(CrmAdapter):
         except CrmAdapterError as error:
             return CheckResult("service", False, _service_detail(error))
         return passed
+
+    def _check_property(self, object_type, name):
+        """Check that a property exists or that the token may create it."""
+        crm_type = hubspot_type(object_type)
+        check_name = f"property:{crm_type}.{name}"
+        try:
+            definition = read_property(self._call, crm_type, name)
+            if definition is not None:
+                check_text_property(definition, crm_type, name)
+                return CheckResult(
+                    check_name, True, f"Property {name} exists on {crm_type}."
+                )
+            check_property_create(self._call, crm_type, name)
+        except (CrmPermissionError, CrmValidationError) as error:
+            return CheckResult(check_name, False, str(error))
+        except CrmAuthError as error:
+            return CheckResult("token", False, str(error))
+        except (CrmNetworkError, CrmTimeoutError) as error:
+            return CheckResult("url", False, _unreachable_detail(self.base_url, error))
+        except CrmAdapterError as error:
+            return CheckResult("service", False, _service_detail(error))
+        return CheckResult(
+            check_name,
+            True,
+            f"Property {name} is missing on {crm_type}, and the first export "
+            "creates it.",
+        )
+
+    # -- properties ------------------------------------------------------------
+
+    def ensure_property(self, object_type, name, label, unique=False):
+        crm_type = hubspot_type(object_type)
+        definition = read_property(self._call, crm_type, name)
+        if definition is not None:
+            check_text_property(definition, crm_type, name)
+            return False
+
+        created = create_text_property(
+            self._call, object_type, crm_type, name, label, unique
+        )
+        if created:
+            _logger.info("Created HubSpot property %s on %s", name, crm_type)
+        else:
+            _logger.info(
+                "HubSpot property %s on %s was created by another client meanwhile",
+                name,
+                crm_type,
+            )
+        return created
 
     # -- reading ---------------------------------------------------------------
 
