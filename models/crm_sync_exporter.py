@@ -175,6 +175,7 @@ class CrmSyncExporter(models.AbstractModel):
         if object_type == CONTACT:
             self._export_parents(backend, items, adapter)
 
+        self._ensure_sync_key_property(backend, object_type, items, adapter)
         self._link_by_job_or_sync_key(backend, object_type, items, rules, adapter)
         new_items = [item for item in items if not item.done and not item.binding]
         self._validate_new(backend, object_type, new_items, rules)

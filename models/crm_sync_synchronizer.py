@@ -39,6 +39,14 @@ _logger = logging.getLogger(__name__)
 # finds the first record instead of making a second one. Its value is a
 # technical key, never personal data.
 SYNC_KEY_PROPERTY = "odoo_sync_key"
+SYNC_KEY_LABEL = "Odoo sync key"
+
+# (database, backend id, CRM base URL, object type) of each sync key property
+# that this process has ensured. Each worker process reads the property once
+# per key, and a repeated ensure by another worker is harmless.
+# NOTE: a property deleted in the CRM after that read is created again only
+# after a restart. Until then creates fail with "does not exist".
+_ENSURED_SYNC_KEYS = set()
 
 # Prefix of the parent company value when Odoo's parent has no CRM link yet.
 UNBOUND_PARENT_PREFIX = "odoo:"
@@ -159,6 +167,56 @@ class CrmSyncSynchronizer(models.AbstractModel):
                 retryable=False,
             )
         return rules
+
+    @api.model
+    def _ensure_sync_key_property(self, backend, object_type, items, adapter):
+        """Create the CRM's sync key property before partners without a link go out.
+
+        ``items`` are the exporter's ExportItem objects. A CRM error that a
+        retry cannot fix (missing scope, a property of the wrong type) becomes
+        the outcome of the partners that need the key, so that updates of
+        linked partners still go out. Other errors propagate to the batch.
+        """
+        unlinked = [
+            item
+            for item in items
+            if not item.done
+            and not item.binding
+            and not (item.job and item.job.crm_id)
+            and item.resolution.get("action") != "link"
+        ]
+        key = (self.env.cr.dbname, backend.id, backend.base_url, object_type)
+        if not unlinked or key in _ENSURED_SYNC_KEYS:
+            return
+
+        try:
+            created = adapter.ensure_property(
+                object_type, SYNC_KEY_PROPERTY, SYNC_KEY_LABEL, unique=True
+            )
+        except SyncError as error:
+            if error.retryable:
+                raise
+            _logger.warning(
+                "CRM property %s of %s records is unusable on backend %s (%s): "
+                "%s partner(s) not created",
+                SYNC_KEY_PROPERTY,
+                object_type,
+                backend.id,
+                error.category,
+                len(unlinked),
+            )
+            for item in unlinked:
+                item.outcome = error
+            return
+
+        _ENSURED_SYNC_KEYS.add(key)
+        if created:
+            _logger.info(
+                "Created CRM property %s of %s records on backend %s",
+                SYNC_KEY_PROPERTY,
+                object_type,
+                backend.id,
+            )
 
     @api.model
     def _crm_properties(self, rules, with_sync_key=False):

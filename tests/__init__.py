@@ -7,3 +7,4 @@ from . import test_partner_conflicts
 from . import test_field_rules
 from . import test_sync_now
 from . import test_ui_tour
+from . import test_sync_key_property
