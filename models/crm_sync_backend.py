@@ -388,8 +388,9 @@ class CrmSyncBackend(models.Model):
             (object_type, direction != "import")
             for object_type, direction in self._get_sync_objects()
         ]
+        properties = self.env["crm.sync.synchronizer"]._sync_key_checks(checks)
         try:
-            results = self._get_adapter().check_connection(checks)
+            results = self._get_adapter().check_connection(checks, properties)
         except SyncError as error:
             _logger.warning(
                 "Connection test of backend %s failed: %s", self.id, error.category

@@ -219,6 +219,19 @@ class CrmSyncSynchronizer(models.AbstractModel):
             )
 
     @api.model
+    def _sync_key_checks(self, checks):
+        """Return the (object type, property) pairs that a connection test checks.
+
+        ``checks`` are the test's (object type, needs write) pairs. Exported
+        companies and contacts carry the sync key property.
+        """
+        return [
+            (object_type, SYNC_KEY_PROPERTY)
+            for object_type, needs_write in checks
+            if needs_write and object_type in (COMPANY, CONTACT)
+        ]
+
+    @api.model
     def _crm_properties(self, rules, with_sync_key=False):
         properties = rules._crm_properties()
         if with_sync_key:

@@ -138,3 +138,32 @@ class TestSyncKeyProperty(PartnerSyncCase):
         )
         self.assertEqual(self.crm_records("companies"), [])
         self.assertIsNone(self.sync_key_definition("companies"))
+
+    def test_connection_test_names_property_scope(self):
+        self.sandbox.set_scopes(
+            ["crm.objects.companies.read", "crm.objects.companies.write"]
+        )
+        self.addCleanup(self.sandbox.add_token, SANDBOX_TOKEN)
+        self.backend.write({"sync_contact": False})
+
+        self.backend.action_test_connection()
+
+        self.assertFalse(self.backend.last_check_ok)
+        self.assertIn(
+            "✘ Property odoo_sync_key is missing on companies and the token may not "
+            "create it: add scope crm.schemas.companies.write or create a "
+            "single-line text property named odoo_sync_key.",
+            self.backend.last_check_message,
+        )
+        self.assertEqual(self.crm_records("companies"), [])
+
+    def test_connection_test_passes_without_property(self):
+        self.backend.action_test_connection()
+
+        self.assertTrue(self.backend.last_check_ok, self.backend.last_check_message)
+        self.assertIn(
+            "✔ Property odoo_sync_key is missing on contacts, and the first export "
+            "creates it.",
+            self.backend.last_check_message,
+        )
+        self.assertIsNone(self.sync_key_definition("companies"))
