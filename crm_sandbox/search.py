@@ -4,7 +4,9 @@ Rules from HubSpot's CRM search guide:
 
 - filters in a group are ANDed, and groups are ORed;
 - at most 5 groups, 6 filters per group and 18 filters in all;
-- string values compare case-insensitively;
+- values compare case-insensitively, except that enumeration values compare
+  case-sensitively and the IN and NOT_IN values of a string property must be
+  lowercase to match;
 - date values may be epoch ms or ISO-8601;
 - archived records never match;
 - the page size is 10 by default and 200 at most, and ``after`` is an offset;
@@ -172,8 +174,7 @@ class Matcher:
         if operator == "CONTAINS_TOKEN":
             return _contains_token(value, search_filter.get("value"))
         if operator == "IN":
-            expected_values = [comparable(kind, v) for v in search_filter["values"]]
-            return comparable(kind, value) in expected_values
+            return _in_values(kind, value, search_filter["values"])
         if operator == "BETWEEN":
             low = comparable(kind, search_filter["value"])
             high = comparable(kind, search_filter["highValue"])
@@ -221,6 +222,17 @@ _ORDERINGS = {
 }
 
 
+def _in_values(kind, value, values):
+    """Return whether ``value`` is in ``values``, as HubSpot's IN operator decides.
+
+    The record's value is lowercased, and the listed values are taken as sent,
+    so a listed value with a capital letter never matches.
+    """
+    if kind == schema.STRING:
+        return str(value).strip().lower() in {str(v).strip() for v in values}
+    return comparable(kind, value) in [comparable(kind, v) for v in values]
+
+
 def _compare(low, value, high):
     if None in (low, value, high):
         return False
@@ -231,8 +243,9 @@ def comparable(kind, value):
     """Return a value that compares the way HubSpot compares the property type.
 
     Numbers compare numerically, datetimes as epoch ms (either format is
-    accepted), and strings case-insensitively. Returns None when the value
-    cannot be read as the property's type.
+    accepted), enumeration values case-sensitively and strings
+    case-insensitively. Returns None when the value cannot be read as the
+    property's type.
     """
     if value is None:
         return None
@@ -245,6 +258,8 @@ def comparable(kind, value):
             return to_epoch_ms(parse_datetime(text))
     except (ValueError, OverflowError, OSError):
         return None
+    if kind == schema.ENUMERATION:
+        return text
     return text.lower()
 
 

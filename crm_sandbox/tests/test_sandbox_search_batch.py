@@ -76,6 +76,27 @@ def test_search_has_property_and_in(sandbox, client):
     )
 
 
+def test_search_in_string_needs_lowercase_values(sandbox, client):
+    leeds = make_companies(sandbox, ["A"], city="Leeds")
+
+    assert search_ids(client, one_filter("city", "IN", values=["leeds"])) == leeds
+    assert search_ids(client, one_filter("city", "IN", values=["Leeds"])) == []
+    assert search_ids(client, one_filter("city", "NOT_IN", values=["Leeds"])) == leeds
+
+
+def test_search_enumeration_is_case_sensitive(sandbox, client):
+    lead = sandbox.store.create(
+        "contacts", {"email": "ann@acme.example", "lifecyclestage": "lead"}
+    )["id"]
+    path = "/crm/v3/objects/contacts/search"
+
+    exact = one_filter("lifecyclestage", "EQ", value="lead")
+    capitalised = one_filter("lifecyclestage", "EQ", value="LEAD")
+
+    assert search_ids(client, exact, path) == [lead]
+    assert search_ids(client, capitalised, path) == []
+
+
 def test_search_contains_token_with_wildcard(sandbox, client):
     ann = sandbox.store.create(
         "contacts", {"email": "ann@acme.example", "firstname": "Ann"}
