@@ -261,6 +261,28 @@ class CrmAdapter(abc.ABC):
         """
 
     @abc.abstractmethod
+    def search_in(self, object_type, property_name, values, properties):
+        """Return the records whose ``property_name`` equals one of ``values``.
+
+        Values compare case-insensitively, so use it on text properties only.
+        The adapter splits ``values`` into as many queries as the CRM needs and
+        reads every page of each. A record is returned once, in no defined order.
+        """
+
+    @abc.abstractmethod
+    def search_modified_at(
+        self, object_type, modified_at, after_id, properties, limit=BATCH_SIZE
+    ):
+        """Return one :class:`Page` of records last modified at ``modified_at``.
+
+        ``modified_at`` is compared to the millisecond. Only records whose id is
+        greater than ``after_id`` are returned (all of them when it is
+        ``None``), in ascending id order, so the engine pages through records
+        that share one timestamp by passing the last id of a page. The page's
+        ``next_after`` is not used for this query.
+        """
+
+    @abc.abstractmethod
     def batch_read(self, object_type, crm_ids, properties):
         """Read records by id. Returns a :class:`BatchResult` keyed by CRM id."""
 
@@ -295,4 +317,11 @@ class CrmAdapter(abc.ABC):
         """Associate two records with the CRM's default association type.
 
         Associating records that are already associated is not an error.
+        """
+
+    @abc.abstractmethod
+    def disassociate(self, from_type, from_id, to_type, to_id):
+        """Remove every association between two records.
+
+        Removing an association that does not exist is not an error.
         """

@@ -5,7 +5,8 @@ Endpoints used, relative to the caller's base URL (there is no default host):
 * objects v3: ``GET /crm/v3/objects/{type}`` (list), ``GET .../{id}``,
   ``POST .../search``, ``POST .../batch/{read,create,update,archive}``;
 * associations v4: ``GET /crm/v4/objects/{type}/{id}/associations/{to_type}``
-  and ``PUT .../associations/default/{to_type}/{to_id}``;
+  ``PUT .../associations/default/{to_type}/{to_id}`` and
+  ``DELETE .../associations/{to_type}/{to_id}``;
 * properties v3: ``GET /crm/v3/properties/{type}/{name}`` and
   ``POST /crm/v3/properties/{type}`` (see ``hubspot_properties``).
 
@@ -21,11 +22,17 @@ Behaviour the engine can rely on:
   same timestamp come in the CRM's order, which is by id in the bundled sandbox.
   HubSpot serves at most :data:`SEARCH_MAX_RESULTS` results per query, so the
   engine must narrow the window (move ``gte`` up) before paging further.
+  ``search_modified_at`` pages through the records of one millisecond by id
+  (``hs_object_id``), which HubSpot can sort on.
+* ``search_in`` sends its values lowercased, because HubSpot's IN filter on a
+  string property matches only lowercase values. Do not use it on enumeration
+  properties, whose values compare case-sensitively.
 * Rate limits and the one in-call retry of a 429 are described in
   ``hubspot_http``.
 """
 
 import dataclasses
+import json
 import logging
 from datetime import datetime
 
@@ -92,6 +99,15 @@ DEFAULT_MODIFIED_PROPERTY = "hs_lastmodifieddate"
 # past the 10,000th result fails with HTTP 400).
 SEARCH_MAX_LIMIT = 200
 SEARCH_MAX_RESULTS = 10_000
+
+# HubSpot rejects a search whose request body is longer than 3,000 characters
+# (CRM search guide, "Limits"). A paging cursor adds up to about 30 more.
+SEARCH_MAX_BODY_CHARS = 3_000
+_AFTER_RESERVE_CHARS = 30
+
+# Values sent in one IN filter. HubSpot's search guide gives no maximum, so
+# this is the batch size of its other endpoints.
+IN_FILTER_MAX_VALUES = 100
 
 # Maximum page size of the associations v4 list endpoint.
 ASSOCIATIONS_PAGE_SIZE = 500
@@ -463,6 +479,47 @@ class HubSpotAdapter(CrmAdapter):
                 return records
             body["after"] = page.next_after
 
+    def search_in(self, object_type, property_name, values, properties):
+        name = hubspot_type(object_type)
+        # HubSpot's IN filter on a string property matches only lowercase
+        # values, and then compares case-insensitively.
+        wanted = list(dict.fromkeys(str(value).lower() for value in values))
+        records = {}
+        for chunk in _in_filter_chunks(property_name, wanted, properties):
+            body = _in_search_body(property_name, chunk, properties)
+            while True:
+                page = self._search(name, body)
+                records.update((record.id, record) for record in page.records)
+                if page.next_after is None:
+                    break
+                body["after"] = page.next_after
+        return list(records.values())
+
+    def search_modified_at(
+        self, object_type, modified_at, after_id, properties, limit=BATCH_SIZE
+    ):
+        name = hubspot_type(object_type)
+        _check_search_limit(limit)
+        modified = modified_property(object_type)
+        filters = [
+            {"propertyName": modified, "operator": "EQ", "value": epoch_ms(modified_at)}
+        ]
+        if after_id is not None:
+            filters.append(
+                {
+                    "propertyName": "hs_object_id",
+                    "operator": "GT",
+                    "value": str(after_id),
+                }
+            )
+        body = {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            "properties": _with_property(properties, modified),
+            "limit": limit,
+        }
+        return self._search(name, body)
+
     def _search(self, name, body):
         path = f"/crm/v3/objects/{name}/search"
         response = self._call("POST", path, json_body=body, search=True)
@@ -624,6 +681,13 @@ class HubSpotAdapter(CrmAdapter):
         )
         self._call("PUT", path)
 
+    def disassociate(self, from_type, from_id, to_type, to_id):
+        path = (
+            f"/crm/v4/objects/{hubspot_type(from_type)}/{path_segment(from_id)}"
+            f"/associations/{hubspot_type(to_type)}/{path_segment(to_id)}"
+        )
+        self._call("DELETE", path)
+
 
 class _ChunkResponse:
     """Decoded response of one batch chunk, or the error that rejected all of it."""
@@ -783,6 +847,45 @@ def _check_search_limit(limit):
         raise ValueError(
             f"limit must be between 1 and {SEARCH_MAX_LIMIT}, got {limit}."
         )
+
+
+def _in_search_body(property_name, values, properties):
+    return {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": property_name, "operator": "IN", "values": values}
+                ]
+            }
+        ],
+        "properties": list(properties),
+        "limit": SEARCH_MAX_LIMIT,
+    }
+
+
+def _in_filter_chunks(property_name, values, properties):
+    """Yield lists of at most IN_FILTER_MAX_VALUES values for one IN filter each.
+
+    A chunk also ends before its request body would pass SEARCH_MAX_BODY_CHARS,
+    leaving room for a paging cursor. A single value too long for one body is
+    sent alone, and HubSpot rejects that request with a 400.
+    """
+    # The transport sends json.dumps output with its default separators, so
+    # this measures the body as HubSpot receives it.
+    budget = SEARCH_MAX_BODY_CHARS - _AFTER_RESERVE_CHARS
+    chunk = []
+    for value in values:
+        candidate = [*chunk, value]
+        too_long = (
+            len(json.dumps(_in_search_body(property_name, candidate, properties)))
+            > budget
+        )
+        if chunk and (len(candidate) > IN_FILTER_MAX_VALUES or too_long):
+            yield chunk
+            candidate = [value]
+        chunk = candidate
+    if chunk:
+        yield chunk
 
 
 def _check_unique_ids(crm_ids):
