@@ -483,16 +483,26 @@ class HubSpotAdapter(CrmAdapter):
         name = hubspot_type(object_type)
         # HubSpot's IN filter on a string property matches only lowercase
         # values, and then compares case-insensitively.
-        wanted = list(dict.fromkeys(str(value).lower() for value in values))
+        lowercase_values = list(dict.fromkeys(str(value).lower() for value in values))
         records = {}
-        for chunk in _in_filter_chunks(property_name, wanted, properties):
+        searches = 0
+        for chunk in _in_filter_chunks(property_name, lowercase_values, properties):
             body = _in_search_body(property_name, chunk, properties)
             while True:
                 page = self._search(name, body)
+                searches += 1
                 records.update((record.id, record) for record in page.records)
                 if page.next_after is None:
                     break
                 body["after"] = page.next_after
+        _logger.info(
+            "HubSpot IN search of %s by %s: %s values, %s searches, %s records",
+            name,
+            property_name,
+            len(lowercase_values),
+            searches,
+            len(records),
+        )
         return list(records.values())
 
     def search_modified_at(

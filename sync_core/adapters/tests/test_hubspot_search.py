@@ -128,7 +128,7 @@ def test_search_modified_at_returns_modified_property(sandbox, adapter):
     assert page.records[0].updated_at == MOMENT
 
 
-def test_search_modified_at_skips_ids_up_to_after_id(sandbox, adapter):
+def test_search_modified_at_after_id(sandbox, adapter):
     ids = [
         create_at(sandbox, MOMENT, "companies", {"name": f"Tied {n}"}) for n in range(3)
     ]
