@@ -113,14 +113,15 @@ class CrmSyncBatchImporter(models.AbstractModel):
 
         def search(window, limit):
             if isinstance(window, pull_cursor.TieWindow):
-                # NOTE: the adapter has no id-ordered search of one instant yet,
-                # so more records than one page at the same millisecond stall
-                # the cursor (CursorStalledError) until the next full sync.
-                gte = lte = window.modified_at
-            else:
-                gte, lte = window.gte, window.lte
+                return adapter.search_modified_at(
+                    object_type,
+                    window.modified_at,
+                    window.after_id,
+                    properties,
+                    limit=limit,
+                ).records
             return adapter.search_modified(
-                object_type, gte, lte, properties, limit=limit
+                object_type, window.gte, window.lte, properties, limit=limit
             ).records
 
         def handle(records):

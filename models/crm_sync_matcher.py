@@ -297,17 +297,11 @@ class CrmSyncMatcher(models.AbstractModel):
 
     @api.model
     def _search_crm(self, adapter, object_type, crm_property, values, properties):
-        """Return the CRM records whose property equals one of the values."""
+        """Return the CRM records whose property equals one of the values.
+
+        The adapter batches the values into IN searches, so a push of many
+        partners sends a few searches per property, not one per value.
+        """
         if not values:
             return []
-        search_in = getattr(adapter, "search_in", None)
-        if search_in is not None:
-            return search_in(object_type, crm_property, values, properties)
-        # NOTE: no adapter has search_in yet, so this sends one search per
-        # value, and a first push of many new partners is slow.
-        records = []
-        for value in values:
-            records += adapter.search_equals(
-                object_type, crm_property, value, properties
-            )
-        return records
+        return adapter.search_in(object_type, crm_property, values, properties)

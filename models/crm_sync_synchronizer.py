@@ -632,11 +632,8 @@ class CrmSyncSynchronizer(models.AbstractModel):
         """Associate a CRM contact with its company, dropping the previous one."""
         if company_id:
             adapter.associate(CONTACT, contact_id, COMPANY, company_id)
-        # NOTE: adapters without disassociate() leave the old company
-        # associated; the contact then has two companies in the CRM.
-        disassociate = getattr(adapter, "disassociate", None)
-        if previous_company_id and previous_company_id != company_id and disassociate:
-            disassociate(CONTACT, contact_id, COMPANY, previous_company_id)
+        if previous_company_id and previous_company_id != company_id:
+            adapter.disassociate(CONTACT, contact_id, COMPANY, previous_company_id)
 
     @api.model
     def _write_partner(self, partner, vals):

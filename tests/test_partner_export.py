@@ -1,4 +1,5 @@
 import logging
+import re
 
 from odoo.tests import new_test_user, tagged
 
@@ -170,6 +171,56 @@ class TestPartnerExport(PartnerSyncCase):
             "contacts", contact_id, "companies"
         )
         self.assertEqual([to_id for to_id, _types in associations], [company_id])
+
+    def test_contact_moved_to_other_company(self):
+        old_company = self.create_customer(name="Old Employer Ltd")
+        new_company = self.create_customer(name="New Employer Ltd")
+        contact = self.Partner.create(
+            {
+                "name": "Sam Hill",
+                "parent_id": old_company.id,
+                "email": "sam@hill.example",
+            }
+        )
+        self.process()
+        contact_id = contact.crm_binding_ids.crm_id
+        old_id = old_company.crm_binding_ids.crm_id
+
+        contact.parent_id = new_company
+        self.process()
+
+        associations = self.sandbox.store.associations_of(
+            "contacts", contact_id, "companies"
+        )
+        new_id = new_company.crm_binding_ids.crm_id
+        self.assertEqual([to_id for to_id, _types in associations], [new_id])
+        self.assertEqual(
+            self.sandbox.store.associations_of("companies", old_id, "contacts"), []
+        )
+
+    def test_first_push_searches_keys_in_batches(self):
+        partners = self.Partner.create(
+            [
+                {"name": f"New {index} Ltd", "is_company": True, "customer_rank": 1}
+                for index in range(120)
+            ]
+        )
+        with self.assertLogs(
+            "odoo.addons.external_crm_sync.sync_core.adapters.hubspot",
+            level=logging.INFO,
+        ) as logs:
+            self.process()
+
+        self.assertEqual(len(partners.crm_binding_ids), 120)
+        self.assertEqual(len(self.crm_records("companies")), 120)
+        key_searches = [
+            line
+            for line in logs.output
+            if "IN search of companies by odoo_sync_key" in line
+        ]
+        values = [int(re.search(r": (\d+) values", line)[1]) for line in key_searches]
+        self.assertEqual(sum(values), 120)
+        self.assertLessEqual(len(key_searches), 12)
 
     def test_create_repeated_after_lost_response_links(self):
         partner = self.create_customer(name="Crash Test Ltd")

@@ -1,5 +1,6 @@
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 
 from odoo.tests import tagged
 
@@ -134,6 +135,30 @@ class TestPartnerImport(PartnerSyncCase):
         self.assertEqual(
             len(self.bindings("company").filtered(lambda b: b.crm_id == crm_id)), 1
         )
+
+    def test_pull_pages_through_one_millisecond(self):
+        # A bulk load gives many records the same hs_lastmodifieddate. With
+        # more of them than one search page, the pull must walk them by id.
+        Importer = self.env["crm.sync.batch.importer"]
+        self.pull("company")
+        moment = datetime.now(UTC) + timedelta(seconds=1)
+        self.addCleanup(setattr, self.sandbox.store, "clock", self.sandbox.store.clock)
+        self.sandbox.store.clock = lambda: moment
+        crm_ids = [
+            self.create_crm_company(name=f"Bulk Load {number} Ltd")
+            for number in range(250)
+        ]
+
+        queued = Importer._pull(self.backend, "company", now=self.later())
+        self.process()
+        queued_again = Importer._pull(self.backend, "company", now=self.later())
+
+        self.assertEqual(queued, 250)
+        bound = self.bindings("company").filtered(lambda b: b.crm_id in crm_ids)
+        self.assertEqual(sorted(bound.mapped("crm_id")), sorted(crm_ids))
+        self.assertEqual(len(bound.partner_id), 250)
+        self.assertFalse(self.exceptions("company"))
+        self.assertEqual(queued_again, 0)
 
     def test_changed_email_of_bound_contact_is_update(self):
         contact_id = self.create_crm_contact(
