@@ -1361,14 +1361,21 @@ class CrmSyncJob(models.Model):
                     "installed. Fix the record, then use Retry or Ignore."
                 )
             )
+        # The wizard is saved before it opens, so that its candidate rows have
+        # ids and their "Link to this one" buttons run at once in the browser.
+        wizard = (
+            self.env["crm.sync.resolve.wizard"]
+            .with_context(default_job_id=self.id)
+            .create({})
+        )
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Resolve %(job)s", job=self.display_name),
             "res_model": "crm.sync.resolve.wizard",
+            "res_id": wizard.id,
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
-            "context": {"default_job_id": self.id},
         }
 
     # ------------------------------------------------------------------

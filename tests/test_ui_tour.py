@@ -58,3 +58,40 @@ class TestExceptionTour(HttpCase):
         )
 
         self.assertEqual(exception.state, "pending")
+
+    def test_duplicate_link_tour(self):
+        uk = self.env.ref("base.uk")
+        first, second = self.env["res.partner"].create(
+            [
+                {
+                    "name": "Fenwick Joinery Ltd",
+                    "is_company": True,
+                    "vat": "GB 812 3456 70",
+                    "country_id": uk.id,
+                },
+                {
+                    "name": "Fenwick Joinery (Leeds) Ltd",
+                    "is_company": True,
+                    "vat": "GB812345670",
+                    "country_id": uk.id,
+                },
+            ]
+        )
+        self.sandbox.store.create(
+            "companies",
+            {"name": "FENWICK JOINERY LTD", "vat_number": "GB812345670"},
+        )
+        self.backend._sync_now()
+        exception = self.env["crm.sync.job"].search(
+            [("backend_id", "=", self.backend.id), ("state", "=", "exception")]
+        )
+        self.assertEqual(len(exception), 1)
+        self.assertEqual(exception.exception_kind, "duplicate")
+
+        self.start_tour(
+            "/odoo", "external_crm_sync_duplicate_tour", login="admin", timeout=120
+        )
+
+        self.assertEqual(exception.state, "done")
+        self.assertTrue(first.crm_binding_ids)
+        self.assertFalse(second.crm_binding_ids)
