@@ -270,31 +270,28 @@ class CrmSyncBackend(models.Model):
         return marks
 
     def _sync_summary(self, marks, processed):
-        """Count what a sync changed, from the ids that existed before it."""
+        """Count what a sync changed, from the ids that existed before it.
+
+        A new link whose CRM id came from an import job is a CRM record
+        created or linked in Odoo; any other new link is a partner the push
+        created in the CRM.
+        """
         self.ensure_one()
-        bindings = (
-            self.env["crm.sync.binding"]
-            .sudo()
-            .with_context(active_test=False)
-            .search(
-                [
-                    ("backend_id", "=", self.id),
-                    ("id", ">", marks["crm.sync.binding"]),
-                ]
-            )
+        Binding = self.env["crm.sync.binding"].sudo().with_context(active_test=False)
+        bindings = Binding.search(
+            [
+                ("backend_id", "=", self.id),
+                ("id", ">", marks["crm.sync.binding"]),
+            ]
         )
-        created = bindings.filtered(
+        imported_crm_ids = set(
+            processed.filtered(lambda job: job.operation == "import").mapped("crm_id")
+        )
+        exported = bindings.filtered(
+            lambda binding: binding.crm_id not in imported_crm_ids
+        )
+        created = (bindings - exported).filtered(
             lambda binding: binding.partner_id.id > marks["res.partner"]
-        )
-        exported_ids = set(
-            processed.filtered(
-                lambda job: job.operation == "export"
-                and job.state == "done"
-                and job.res_model == "res.partner"
-            ).mapped("res_id")
-        )
-        exported = (bindings - created).filtered(
-            lambda binding: binding.partner_id.id in exported_ids
         )
         audited = (
             self.env["crm.sync.audit.log"]
@@ -307,15 +304,15 @@ class CrmSyncBackend(models.Model):
             )
         )
         exceptions = processed.filtered(lambda job: job.state == "exception")
+        conflicts = exceptions.filtered(lambda job: job.exception_kind == "conflict")
         return {
             "created": len(created),
             "linked": len(bindings) - len(created) - len(exported),
             "exported": len(exported),
             "updated": len(audited.partner_id - bindings.partner_id),
-            "conflicts": len(
-                exceptions.filtered(lambda job: job.exception_kind == "conflict")
-            ),
+            "conflicts": len(conflicts),
             "exceptions": len(exceptions),
+            "retrying": len(processed.filtered(lambda job: job.state == "failed")),
             "jobs": len(processed),
         }
 

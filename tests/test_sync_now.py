@@ -46,6 +46,7 @@ class TestSyncNow(PartnerSyncCase):
 
         self.assertEqual(summary["linked"], 1, summary)
         self.assertEqual(summary["created"], 1, summary)
+        self.assertEqual(summary["exported"], 0, summary)
         self.assertEqual(summary["exceptions"], 1, summary)
         self.assertEqual(summary["conflicts"], 0, summary)
         self.assertTrue(existing.crm_binding_ids)

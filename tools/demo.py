@@ -163,6 +163,7 @@ def print_summary(summary):
         "updated": "partners updated",
         "conflicts": "conflicts waiting for a decision",
         "exceptions": "exceptions in CRM Sync > Queue > Exceptions",
+        "retrying": "jobs waiting to be retried (the CRM was busy or down)",
         "jobs": "sync jobs processed",
     }
     for key, label in labels.items():
