@@ -272,9 +272,9 @@ class CrmSyncBackend(models.Model):
     def _sync_summary(self, marks, processed):
         """Count what a sync changed, from the ids that existed before it.
 
-        A new link whose CRM id came from an import job is a CRM record
-        created or linked in Odoo; any other new link is a partner the push
-        created in the CRM.
+        A new link whose CRM id came from an import job is a CRM record that
+        was created or linked in Odoo. Any other new link is a partner that the
+        push created in the CRM.
         """
         self.ensure_one()
         Binding = self.env["crm.sync.binding"].sudo().with_context(active_test=False)

@@ -90,7 +90,7 @@ def start_sandbox(port):
     if not wait_for_port(port, SANDBOX_START_TIMEOUT):
         process.terminate()
         raise RuntimeError(
-            f"The sandbox did not answer on 127.0.0.1:{port} within "
+            f"The sandbox did not respond on 127.0.0.1:{port} within "
             f"{SANDBOX_START_TIMEOUT} s: is the port taken? Try --sandbox-port."
         )
     return process

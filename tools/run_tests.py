@@ -5,7 +5,7 @@ Odoo tests in a throwaway PostgreSQL database.
 Steps:
 1. install the Python test dependencies listed in requirements-test.txt if any
    is missing;
-2. check that Odoo 18 is importable, else say what to install and exit 2;
+2. check that Odoo 18 is importable, else print what to install and exit 2;
 3. start PostgreSQL if it is down and create a role for the current user;
 4. static checks: ruff, pylint with pylint-odoo, XML well-formedness;
 5. plain-Python tests (sync_core, crm_sandbox) with pytest;
