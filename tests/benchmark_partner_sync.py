@@ -27,7 +27,6 @@ in the same process, so compare them only between runs on one machine.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -59,38 +58,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def create_scratch_database(addons_path):
-    database = f"crm_sync_partner_bench_{os.getpid()}"
-    devenv.step(f"Installing the addon into the scratch database {database}")
-    result = devenv.run(
-        devenv.odoo_command(
-            database, addons_path, "--init", devenv.MODULE, "--log-level", "warn"
-        ),
-        cwd="/",
-    )
-    if result.returncode != 0:
-        sys.exit(
-            f"Installing the addon into {database} failed (exit {result.returncode})."
-        )
-    return database
-
-
-def load_registry(database, addons_path):
-    import odoo  # noqa: PLC0415 - Odoo is configured before its first import
-    from odoo.modules.registry import Registry  # noqa: PLC0415
-
-    odoo.tools.config.parse_config(
-        ["--database", database, "--addons-path", addons_path, "--log-level", "warn"]
-    )
-    return Registry(database)
-
-
-def new_env(registry):
-    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
-
-    return api.Environment(registry.cursor(), SUPERUSER_ID, {})
-
-
 def start_sandbox(rows):
     sandbox = SandboxServer(port=0, access_token=TOKEN, rate_limit=None)
     sandbox.start()
@@ -106,7 +73,7 @@ def start_sandbox(rows):
 
 
 def create_backend(registry, sandbox):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].create(
             {
@@ -123,7 +90,7 @@ def create_backend(registry, sandbox):
 
 def run_queue(registry, backend_id):
     """Process every due job of the backend, committing after each claim."""
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].browse(backend_id)
         jobs = env["crm.sync.job"]._process_queue(
@@ -134,7 +101,7 @@ def run_queue(registry, backend_id):
 
 
 def pull_everything(registry, backend_id, forget_cursor=False):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].browse(backend_id)
         if forget_cursor:
@@ -147,7 +114,7 @@ def pull_everything(registry, backend_id, forget_cursor=False):
 
 
 def edit_imported_companies(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         bindings = env["crm.sync.binding"].search(
             [("backend_id", "=", backend_id), ("object_type", "=", "company")]
@@ -158,7 +125,7 @@ def edit_imported_companies(registry, backend_id):
 
 
 def create_new_customers(registry, count):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         env["res.partner"].create(
             [
@@ -177,7 +144,7 @@ def create_new_customers(registry, count):
 
 
 def count_exceptions(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         return env["crm.sync.job"].search_count(
             [("backend_id", "=", backend_id), ("state", "=", "exception")]
@@ -185,7 +152,7 @@ def count_exceptions(registry, backend_id):
 
 
 def delete_backend(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         env.cr.execute("DELETE FROM crm_sync_job WHERE backend_id = %s", (backend_id,))
         env.cr.execute(
@@ -213,8 +180,10 @@ def main():
     if not devenv.check_odoo() or not devenv.ensure_postgres():
         return 2
     addons_path = devenv.odoo_addons_path()
-    database = args.database or create_scratch_database(addons_path)
-    registry = load_registry(database, addons_path)
+    database = args.database or devenv.create_scratch_database(
+        "crm_sync_partner_bench", addons_path
+    )
+    registry = devenv.load_registry(database, addons_path)
     sandbox = start_sandbox(min(args.rows, 1000))
     backend_id = create_backend(registry, sandbox)
     devenv.step(f"Customer sync benchmark on {database}")

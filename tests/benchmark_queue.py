@@ -16,7 +16,6 @@ speed. It is not imported by the test suite.
 """
 
 import argparse
-import os
 import sys
 import threading
 import time
@@ -50,40 +49,8 @@ def parse_args():
     return parser.parse_args()
 
 
-def create_scratch_database(addons_path):
-    database = f"crm_sync_bench_{os.getpid()}"
-    devenv.step(f"Installing the addon into the scratch database {database}")
-    result = devenv.run(
-        devenv.odoo_command(
-            database, addons_path, "--init", devenv.MODULE, "--log-level", "warn"
-        ),
-        cwd="/",
-    )
-    if result.returncode != 0:
-        sys.exit(
-            f"Installing the addon into {database} failed (exit {result.returncode})."
-        )
-    return database
-
-
-def load_registry(database, addons_path):
-    import odoo  # noqa: PLC0415 - Odoo is configured before its first import
-    from odoo.modules.registry import Registry  # noqa: PLC0415
-
-    odoo.tools.config.parse_config(
-        ["--database", database, "--addons-path", addons_path, "--log-level", "warn"]
-    )
-    return Registry(database)
-
-
-def new_env(registry):
-    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
-
-    return api.Environment(registry.cursor(), SUPERUSER_ID, {})
-
-
 def create_backend(registry):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].create(
             {"name": "Queue benchmark", "base_url": "http://127.0.0.1:9"}
@@ -100,7 +67,7 @@ def job_vals(first, count):
 
 
 def time_enqueue_one_by_one(registry, backend_id, count):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].browse(backend_id)
         started = time.perf_counter()
@@ -111,7 +78,7 @@ def time_enqueue_one_by_one(registry, backend_id, count):
 
 
 def time_enqueue_batches(registry, backend_id, count):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].browse(backend_id)
         started = time.perf_counter()
@@ -123,7 +90,7 @@ def time_enqueue_batches(registry, backend_id, count):
 
 
 def time_coalescing(registry, backend_id, count):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].browse(backend_id)
         started = time.perf_counter()
@@ -137,7 +104,7 @@ def time_coalescing(registry, backend_id, count):
 
 def queue_fresh_jobs(registry, backend_id, count):
     """Replace the backend's jobs with ``count`` new pending jobs."""
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         env.cr.execute("DELETE FROM crm_sync_job WHERE backend_id = %s", (backend_id,))
         backend = env["crm.sync.backend"].browse(backend_id)
@@ -154,7 +121,7 @@ def time_processing(registry, backend_id, count, workers):
     start = threading.Barrier(workers)
 
     def worker():
-        env = new_env(registry)
+        env = devenv.new_env(registry)
         with closing(env.cr):
             backend = env["crm.sync.backend"].browse(backend_id)
             start.wait()
@@ -173,7 +140,7 @@ def time_processing(registry, backend_id, count, workers):
 
 
 def delete_backend(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         env.cr.execute("DELETE FROM crm_sync_job WHERE backend_id = %s", (backend_id,))
         env["crm.sync.backend"].browse(backend_id).unlink()
@@ -191,8 +158,10 @@ def main():
     if not devenv.check_odoo() or not devenv.ensure_postgres():
         return 2
     addons_path = devenv.odoo_addons_path()
-    database = args.database or create_scratch_database(addons_path)
-    registry = load_registry(database, addons_path)
+    database = args.database or devenv.create_scratch_database(
+        "crm_sync_bench", addons_path
+    )
+    registry = devenv.load_registry(database, addons_path)
     # Route every job to the stand-in; registry[...] is the model class.
     registry["crm.sync.job"]._find_job_handler = lambda job: NoopHandler()
 

@@ -25,7 +25,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -63,40 +62,8 @@ def parse_args():
     return parser.parse_args()
 
 
-def create_scratch_database(addons_path):
-    database = f"crm_sync_webhook_bench_{os.getpid()}"
-    devenv.step(f"Installing the addon into the scratch database {database}")
-    result = devenv.run(
-        devenv.odoo_command(
-            database, addons_path, "--init", devenv.MODULE, "--log-level", "warn"
-        ),
-        cwd="/",
-    )
-    if result.returncode != 0:
-        sys.exit(
-            f"Installing the addon into {database} failed (exit {result.returncode})."
-        )
-    return database
-
-
-def load_registry(database, addons_path):
-    import odoo  # noqa: PLC0415 - Odoo is configured before its first import
-    from odoo.modules.registry import Registry  # noqa: PLC0415
-
-    odoo.tools.config.parse_config(
-        ["--database", database, "--addons-path", addons_path, "--log-level", "warn"]
-    )
-    return Registry(database)
-
-
-def new_env(registry):
-    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
-
-    return api.Environment(registry.cursor(), SUPERUSER_ID, {})
-
-
 def create_backend(registry):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         backend = env["crm.sync.backend"].create(
             {
@@ -110,7 +77,7 @@ def create_backend(registry):
 
 
 def delete_backend(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         # Jobs and field rules go with their backend (ondelete cascade).
         env["crm.sync.backend"].browse(backend_id).unlink()
@@ -118,7 +85,7 @@ def delete_backend(registry, backend_id):
 
 
 def count_jobs(registry, backend_id):
-    env = new_env(registry)
+    env = devenv.new_env(registry)
     with closing(env.cr):
         env.cr.execute(
             "SELECT COUNT(*) FROM crm_sync_job WHERE backend_id = %s", (backend_id,)
@@ -265,8 +232,10 @@ def main():
     if not devenv.check_odoo() or not devenv.ensure_postgres():
         return 2
     addons_path = devenv.odoo_addons_path()
-    database = args.database or create_scratch_database(addons_path)
-    registry = load_registry(database, addons_path)
+    database = args.database or devenv.create_scratch_database(
+        "crm_sync_webhook_bench", addons_path
+    )
+    registry = devenv.load_registry(database, addons_path)
     backend_id = create_backend(registry)
     port = devenv.free_port()
     server = start_server(database, addons_path, port, args.workers)

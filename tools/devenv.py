@@ -128,3 +128,36 @@ def odoo_command(database, addons_path, *args):
         "--stop-after-init",
         *args,
     ]
+
+
+def create_scratch_database(prefix, addons_path):
+    """Install the addon into a new database named after the prefix; exit on failure."""
+    database = f"{prefix}_{os.getpid()}"
+    step(f"Installing the addon into the scratch database {database}")
+    result = run(
+        odoo_command(database, addons_path, "--init", MODULE, "--log-level", "warn"),
+        cwd="/",
+    )
+    if result.returncode != 0:
+        sys.exit(
+            f"Installing the addon into {database} failed (exit {result.returncode})."
+        )
+    return database
+
+
+def load_registry(database, addons_path):
+    """Configure Odoo for one database and return its registry."""
+    import odoo  # noqa: PLC0415 - Odoo is configured before its first import
+    from odoo.modules.registry import Registry  # noqa: PLC0415
+
+    odoo.tools.config.parse_config(
+        ["--database", database, "--addons-path", addons_path, "--log-level", "warn"]
+    )
+    return Registry(database)
+
+
+def new_env(registry):
+    """Return a superuser environment on a new cursor; the caller closes it."""
+    from odoo import SUPERUSER_ID, api  # noqa: PLC0415
+
+    return api.Environment(registry.cursor(), SUPERUSER_ID, {})
