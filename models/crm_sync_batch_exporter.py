@@ -120,7 +120,12 @@ class CrmSyncBatchExporter(models.AbstractModel):
 
     @api.model
     def _find_unsent_partner_ids(self, backend, object_type):
-        """Return ids of partners in scope, unlinked or changed after their sync."""
+        """Return ids of partners in scope, unlinked or changed after their sync.
+
+        A partner whose export is an open exception is left out until it is
+        edited after that exception, so the sweep does not record the same
+        error again on every run.
+        """
         if object_type == COMPANY:
             kind = SQL("p.is_company AND p.customer_rank > 0")
         else:
@@ -143,6 +148,16 @@ class CrmSyncBatchExporter(models.AbstractModel):
                     OR (b.state = 'linked'
                         AND (b.last_sync_date IS NULL
                              OR p.write_date > b.last_sync_date)))
+               AND NOT EXISTS (
+                   SELECT 1
+                     FROM crm_sync_job j
+                    WHERE j.state = 'exception'
+                      AND j.backend_id = %(backend)s
+                      AND j.object_type = %(object_type)s
+                      AND j.operation = 'export'
+                      AND j.res_model = 'res.partner'
+                      AND j.res_id = p.id
+                      AND j.write_date >= p.write_date)
           ORDER BY p.id
             """,
             backend=backend.id,
@@ -152,5 +167,6 @@ class CrmSyncBatchExporter(models.AbstractModel):
         )
         self.env["res.partner"].flush_model()
         self.env["crm.sync.binding"].flush_model()
+        self.env["crm.sync.job"].flush_model()
         self.env.cr.execute(query)
         return [row[0] for row in self.env.cr.fetchall()]

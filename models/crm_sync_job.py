@@ -1165,6 +1165,35 @@ class CrmSyncJob(models.Model):
             }
         )
         self._log_exception(outcome, kind, category, gave_up)
+        self._close_superseded_exceptions()
+
+    def _close_superseded_exceptions(self):
+        """Ignore the older open exceptions of this job's record.
+
+        A record keeps at most one open exception per backend, object type and
+        operation: the newest one, which holds the current values. The older
+        ones are set ``ignored`` (not ``done``) because nothing was synced.
+        """
+        self.ensure_one()
+        superseded = self._find_older_exceptions()
+        if not superseded:
+            return
+        superseded._engine_write(
+            {
+                "state": STATE_IGNORED,
+                "date_done": self._now(),
+                "result_message": self.env._(
+                    "Superseded by job %(job)s, a newer exception of the same record.",
+                    job=self.id,
+                ),
+            }
+        )
+        _logger.info(
+            "Job %s superseded %s older exception(s) of its record: %s",
+            self.id,
+            len(superseded),
+            superseded.ids,
+        )
 
     @staticmethod
     def _categorise(outcome):
