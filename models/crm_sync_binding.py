@@ -245,7 +245,9 @@ class CrmSyncBinding(models.Model):
         vals = {
             "last_values": last_values,
             "sync_fingerprints": last_fingerprints,
-            "last_sync_date": fields.Datetime.now(),
+            # The transaction time is also the write_date of this sync's partner
+            # writes, so the push sweep finds the pair synced.
+            "last_sync_date": self.env.cr.now(),
         }
         if crm_updated_at:
             vals["crm_updated_at"] = to_naive_utc(crm_updated_at)
