@@ -19,7 +19,7 @@ from odoo import api, models
 
 from ..sync_core import matching
 from ..sync_core.adapters import CrmNotFoundError
-from ..sync_core.errors import InvalidValueError, SyncError
+from ..sync_core.errors import VALIDATION, InvalidValueError, SyncError
 from .crm_sync_audit_log import SOURCE_CRM
 from .crm_sync_binding import to_naive_utc
 from .crm_sync_field_rule import TRANSFORM_PARENT
@@ -437,6 +437,8 @@ class CrmSyncImporter(models.AbstractModel):
     @api.model
     def _create_partner(self, backend, object_type, snapshot, rules, adapter, job):
         """Create a partner from a CRM record that matches no Odoo partner."""
+        if object_type == CONTACT:
+            self._check_company_not_in_review(backend, snapshot, rules)
         values = self._validated_import_values(backend, object_type, snapshot, rules)
         vals = self._prepare_partner_vals(backend, rules, values)
         vals.update(self._prepare_new_partner_vals(backend, object_type))
@@ -489,6 +491,66 @@ class CrmSyncImporter(models.AbstractModel):
             backend, object_type, partner, snapshot.crm_id, created, rules, job=job
         )
         return self.env._("Created partner %(id)s.", id=partner.id)
+
+    @api.model
+    def _check_company_not_in_review(self, backend, snapshot, rules):
+        """Reject a new contact whose company waits for a person's decision.
+
+        Retrying cannot help while the company's import is an open exception
+        (a possible duplicate, for instance), so the contact becomes an
+        exception at once and names the exception to settle first.
+        """
+        company_ids = snapshot.company_ids or []
+        if not company_ids:
+            return
+        company_crm_id = str(company_ids[0])
+        Binding = self.env["crm.sync.binding"].sudo()
+        if Binding._find_by_crm_id(backend, COMPANY, company_crm_id):
+            return
+        company_job = (
+            self.env["crm.sync.job"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("object_type", "=", COMPANY),
+                    ("operation", "=", "import"),
+                    ("crm_id", "=", company_crm_id),
+                    ("state", "=", "exception"),
+                ],
+                order="id desc",
+                limit=1,
+            )
+        )
+        if not company_job:
+            return
+        contact_ref = self.env["crm.sync.matcher"]._describe_crm_record(
+            CONTACT, snapshot, rules
+        )
+        company_name = (company_job.payload or {}).get("properties", {}).get("name")
+        company_ref = (
+            f"'{company_name}' (CRM id {company_crm_id})"
+            if company_name
+            else f"CRM id {company_crm_id}"
+        )
+        raise SyncError(
+            self.env._(
+                "%(contact)s was not imported because its company %(company)s is "
+                "not linked to an Odoo company yet. The company's import is an open "
+                "exception (job %(job)s: %(kind)s). Resolve that exception first, "
+                "then retry this job.",
+                contact=contact_ref,
+                company=company_ref,
+                job=company_job.id,
+                kind=dict(
+                    company_job._fields["exception_kind"]._description_selection(
+                        self.env
+                    )
+                ).get(company_job.exception_kind, ""),
+            ),
+            category=VALIDATION,
+            retryable=False,
+        )
 
     @api.model
     def _validated_import_values(self, backend, object_type, snapshot, rules):

@@ -12,7 +12,7 @@ import logging
 
 from odoo import api, models
 
-from ..sync_core import matching
+from ..sync_core import mapping, matching
 from .crm_sync_synchronizer import COMPANY, CrmSnapshot, ResolutionNeededError
 
 _logger = logging.getLogger(__name__)
@@ -140,19 +140,126 @@ class CrmSyncMatcher(models.AbstractModel):
         ]
 
     @api.model
+    def _describe_duplicate(self, backend, object_type, snapshot, rules, result):
+        """Return the message of a possible duplicate, naming both sides."""
+        partners = self.env["res.partner"].browse(result.record_ids)
+        record = self._describe_crm_record(object_type, snapshot, rules)
+        label, value = self._matched_key(result.rule, snapshot, rules)
+        if label and value:
+            subject = self.env._(
+                "The %(key)s %(value)s of %(record)s",
+                key=label,
+                value=value,
+                record=record,
+            )
+        elif label:
+            subject = self.env._("The %(key)s of %(record)s", key=label, record=record)
+        else:
+            subject = record[:1].upper() + record[1:]
+        names = _join_names(
+            [f"'{partner.display_name}' (id {partner.id})" for partner in partners],
+            self.env._("and"),
+        )
+        linked_crm_ids = self._crm_ids_linked_elsewhere(
+            backend, object_type, partners, snapshot.crm_id
+        )
+        if linked_crm_ids:
+            crm_ids = ", ".join(linked_crm_ids)
+            if len(partners) == 1 and len(linked_crm_ids) == 1:
+                match = self.env._(
+                    "matches Odoo partner %(names)s, which is already linked to CRM "
+                    "record %(crm_ids)s.",
+                    names=names,
+                    crm_ids=crm_ids,
+                )
+            else:
+                match = self.env._(
+                    "matches Odoo partner(s) %(names)s, already linked to CRM "
+                    "records %(crm_ids)s.",
+                    names=names,
+                    crm_ids=crm_ids,
+                )
+            advice = self.env._(
+                "The CRM may contain a duplicate, so merge the CRM records or "
+                "correct the value, then retry."
+            )
+        else:
+            if len(partners) == 1:
+                match = self.env._("matches Odoo partner %(names)s.", names=names)
+            else:
+                match = self.env._(
+                    "matches %(count)s Odoo partners: %(names)s.",
+                    count=len(partners),
+                    names=names,
+                )
+            advice = self.env._("Link it to one of them or create a new partner.")
+        return f"{subject} {match} {advice}"
+
+    @api.model
+    def _describe_crm_record(self, object_type, snapshot, rules):
+        name = None
+        for rule in rules:
+            if rule.odoo_field == "name":
+                name = mapping.crm_value(rule._to_core_rule(), snapshot.properties)
+        if object_type == COMPANY:
+            if name:
+                return self.env._(
+                    "CRM company '%(name)s' (CRM id %(crm_id)s)",
+                    name=name,
+                    crm_id=snapshot.crm_id,
+                )
+            return self.env._("CRM company %(crm_id)s", crm_id=snapshot.crm_id)
+        if name:
+            return self.env._(
+                "CRM contact '%(name)s' (CRM id %(crm_id)s)",
+                name=name,
+                crm_id=snapshot.crm_id,
+            )
+        return self.env._("CRM contact %(crm_id)s", crm_id=snapshot.crm_id)
+
+    @api.model
+    def _matched_key(self, match_rule, snapshot, rules):
+        """Return (label, CRM value) of the identity key that matched."""
+        labels = {
+            matching.RULE_VAT: (self.env._("VAT number"), "vat"),
+            matching.RULE_COMPANY_REGISTRY: (
+                self.env._("company registration number"),
+                "company_registry",
+            ),
+            matching.RULE_EMAIL: (self.env._("email address"), "email"),
+            matching.RULE_WEBSITE: (self.env._("website domain"), "website"),
+            matching.RULE_PHONE_NAME: (self.env._("phone number"), "phone"),
+        }
+        if match_rule not in labels:
+            return None, None
+        label, field_name = labels[match_rule]
+        for rule in rules:
+            if rule.odoo_field == field_name:
+                value = mapping.crm_value(rule._to_core_rule(), snapshot.properties)
+                return label, value or None
+        return label, None
+
+    @api.model
+    def _crm_ids_linked_elsewhere(self, backend, object_type, partners, crm_id):
+        bindings = (
+            self.env["crm.sync.binding"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("object_type", "=", object_type),
+                    ("partner_id", "in", partners.ids),
+                    ("crm_id", "!=", crm_id),
+                ]
+            )
+        )
+        return sorted(set(bindings.mapped("crm_id")))
+
+    @api.model
     def _duplicate_error(self, backend, object_type, snapshot, rules, result):
         partners = self.env["res.partner"].browse(result.record_ids)
-        _type_label, record_ref = self._crm_record_ref(snapshot, rules)
         return ResolutionNeededError(
-            self.env._(
-                "Possible duplicate: %(record)s matches %(count)s Odoo partners "
-                "(%(names)s). %(reason)s Link it to one of them or create a new "
-                "partner.",
-                record=record_ref,
-                count=len(partners),
-                names=", ".join(partners.mapped("display_name")),
-                reason=result.reason,
-            ),
+            self._describe_duplicate(backend, object_type, snapshot, rules, result),
             exception_kind="duplicate",
             exception_data={
                 "side": "odoo",
@@ -305,3 +412,10 @@ class CrmSyncMatcher(models.AbstractModel):
         if not values:
             return []
         return adapter.search_in(object_type, crm_property, values, properties)
+
+
+def _join_names(names, conjunction):
+    """Join names as "a", "a and b" or "a, b and c"."""
+    if len(names) < 2:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
