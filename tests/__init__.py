@@ -8,3 +8,4 @@ from . import test_field_rules
 from . import test_sync_now
 from . import test_ui_tour
 from . import test_sync_key_property
+from . import test_sync_exceptions
