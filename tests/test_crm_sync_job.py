@@ -924,7 +924,8 @@ class TestCrmSyncJobActions(QueueCase):
         if "crm.sync.resolve.wizard" in self.env:
             action = job.action_open_resolution()
             self.assertEqual(action["res_model"], "crm.sync.resolve.wizard")
-            self.assertEqual(action["context"], {"default_job_id": job.id})
+            wizard = self.env[action["res_model"]].browse(action["res_id"])
+            self.assertEqual(wizard.job_id, job)
         else:
             with self.assertRaisesRegex(UserError, "Resolution is not available"):
                 job.action_open_resolution()
