@@ -163,6 +163,8 @@ def odoo_tests(addons_path):
     database = f"crm_sync_test_{os.getpid()}"
     log_path = BUILD / "odoo-tests.log"
     tags = os.environ.get("CRM_SYNC_TEST_TAGS", f"/{MODULE}")
+    # Odoo appends to its log file: start from an empty one.
+    log_path.unlink(missing_ok=True)
     install = run(
         odoo_command(
             database,
@@ -191,6 +193,7 @@ def odoo_tests(addons_path):
         outcome = (outcome[0], 1)
 
     step("Upgrade with -u")
+    (BUILD / "odoo-upgrade.log").unlink(missing_ok=True)
     upgrade = run(
         odoo_command(
             database,
@@ -219,6 +222,7 @@ def install_with_demo(addons_path):
     step("Install with demo data")
     database = f"crm_sync_demo_check_{os.getpid()}"
     log_path = BUILD / "odoo-demo-install.log"
+    log_path.unlink(missing_ok=True)
     install = run(
         odoo_command(
             database, addons_path, "--init", MODULE, "--logfile", str(log_path)
