@@ -2,11 +2,13 @@
 PostgreSQL and build Odoo command lines that stay on 127.0.0.1."""
 
 import getpass
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def odoo_addons_path():
         folders.extend(part for part in extra.split(",") if part)
 
     # Odoo needs the folder to carry the module's name: a clone may not.
-    link_folder = BUILD / "addons"
+    link_folder = addons_link_folder()
     link_folder.mkdir(parents=True, exist_ok=True)
     link = link_folder / MODULE
     if link.is_symlink() or link.exists():
@@ -66,6 +68,16 @@ def odoo_addons_path():
     link.symlink_to(ROOT, target_is_directory=True)
     folders.append(str(link_folder))
     return ",".join(folders)
+
+
+def addons_link_folder():
+    """Return the folder holding the link named after the addon.
+
+    It lies outside the repository: a link inside it would point at its own
+    parent, and Odoo's translation export walks into such a loop.
+    """
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"{MODULE}-addons-{digest}"
 
 
 def postgres_ready():

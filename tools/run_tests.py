@@ -32,6 +32,7 @@ from devenv import (
     MODULE,
     PYTHON,
     ROOT,
+    addons_link_folder,
     check_odoo,
     ensure_postgres,
     odoo_addons_path,
@@ -249,7 +250,7 @@ def main():
 
     ensure_chromium()
     addons_path = odoo_addons_path()
-    addon_link = BUILD / "addons" / MODULE
+    addon_link = addons_link_folder() / MODULE
     static = {}
     if not os.environ.get("CRM_SYNC_SKIP_STATIC"):
         static = static_checks(addon_link)
