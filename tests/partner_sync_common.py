@@ -48,6 +48,8 @@ class PartnerSyncCase(CrmSyncCase):
         self.addCleanup(self._reset_sandbox)
 
     def _reset_sandbox(self):
+        # A failed test may leave forced faults queued for the next one.
+        self.sandbox.faults.clear()
         self.sandbox.store.reset()
         self._define_sync_key_property()
         self.sandbox.request_counts.clear()

@@ -1252,13 +1252,14 @@ class TestCrmSyncJobSandbox(PartnerSyncCase):
 
         self.process()
 
-        now = self.env.cr.now()
+        # The queue's clock drops microseconds, as Datetime fields do.
+        now = self.env.cr.now().replace(microsecond=0)
         for job in jobs:
             self.assertEqual(job.state, "failed")
             self.assertEqual(job.error_category, "rate_limit")
             self.assertEqual(job.attempts, 1)
             # The sandbox sends Retry-After: 1, a floor of the backoff.
-            self.assertGreaterEqual((job.next_attempt_at - now).total_seconds(), 0.5)
+            self.assertGreaterEqual((job.next_attempt_at - now).total_seconds(), 1)
         self.assertEqual(self.crm_company_names(), [])
 
         self.sandbox.faults.clear()
@@ -1291,6 +1292,54 @@ class TestCrmSyncJobSandbox(PartnerSyncCase):
             .mapped("crm_id")
         )
         self.assertEqual(crm_ids, [self.sandbox.store.all("companies")[0]["id"]])
+
+    def test_timeout_after_create_makes_one_record(self):
+        partner = self.create_company("Slow Reply Ltd")
+        job = self.queue_export(partner)
+        # The sandbox creates the company, then responds after the client gave
+        # up. Odoo's test mode raises request timeouts below 10 s to 10 s.
+        self.backend.timeout = 5
+        self.sandbox.faults.timeout_next(
+            seconds=12, path_prefix=self.COMPANIES_PATH + "/batch/create"
+        )
+
+        self.process()
+
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(job.error_category, "timeout")
+        self.assertEqual(self.crm_company_names(), ["Slow Reply Ltd"])
+
+        self.retry_when_due(job)
+
+        self.assertEqual(job.state, "done")
+        self.assertEqual(self.crm_company_names(), ["Slow Reply Ltd"])
+
+    def test_crash_mid_batch_then_restart(self):
+        names = [f"Crash Batch {number} Ltd" for number in range(6)]
+        partners = self.Partner.browse()
+        for name in names:
+            partners |= self.create_company(name)
+        jobs = self.Job.browse()
+        for partner in partners:
+            jobs |= self.queue_export(partner)
+
+        # A worker claims the six jobs, finishes three, then dies: the other
+        # three stay "running" with a claim older than the stale timeout.
+        claimed = self.Job._claim_jobs(6, backend=self.backend)
+        self.assertEqual(claimed, jobs)
+        claimed[:3]._run(commit=False)
+        long_ago = self.env.cr.now() - timedelta(hours=1)
+        claimed[3:]._engine_write({"claimed_at": long_ago})
+        self.assertEqual(set(claimed[3:].mapped("state")), {"running"})
+
+        requeued = self.Job._cron_requeue_stale()
+        self.assertEqual(requeued, claimed[3:])
+        self.process()
+
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(self.crm_company_names(), sorted(names))
+        for partner in partners:
+            self.assertEqual(len(partner.crm_binding_ids), 1, partner.name)
 
     def test_later_export_resolves_exception(self):
         partner = self.create_company("Flaky Ltd")
