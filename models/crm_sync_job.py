@@ -1171,7 +1171,7 @@ class CrmSyncJob(models.Model):
         """Ignore the older open exceptions of this job's record.
 
         A record keeps at most one open exception per backend, object type and
-        operation: the newest one, which holds the current values. The older
+        operation: the newest one, which contains the current values. The older
         ones are set ``ignored`` (not ``done``) because nothing was synced.
         """
         self.ensure_one()

@@ -105,7 +105,7 @@ def name_lookup_key(text):
 
 
 def is_alpha2(code):
-    """Return whether ``code`` is an upper-case alpha-2 code phonenumbers knows."""
+    """Return whether ``code`` is an upper-case alpha-2 code phonenumbers supports."""
     return code in phonenumbers.SUPPORTED_REGIONS
 
 

@@ -142,7 +142,7 @@ class PartnerSyncCase(CrmSyncCase):
         return binding.partner_id
 
     def crm(self, object_type, crm_id):
-        """Return a CRM record's properties as the sandbox holds them."""
+        """Return a CRM record's properties as the sandbox stores them."""
         return self.sandbox.store.get(object_type, crm_id)["properties"]
 
     def crm_records(self, object_type):
