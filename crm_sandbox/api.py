@@ -590,56 +590,46 @@ class CrmApi:
         return Response(status, self._batch_body(results, errors, started_at))
 
     def batch_create_associations(self, request, from_type, to_type):
-        from_type, to_type = self._association_types(
-            request, from_type, to_type, write=True
-        )
-        inputs = self._inputs(request.json_object())
-        started_at = to_iso(datetime.now(UTC))
-        results, errors = [], []
-        with self.store.lock:
-            for item in inputs:
-                try:
-                    from_id, to_id = _pair_ids(item)
-                    labels = self.store.associate(
-                        from_type.name,
-                        from_id,
-                        to_type.name,
-                        to_id,
-                        _type_ids(item.get("types") or []),
-                        self._source(request),
-                    )
-                except ApiError as error:
-                    errors.append(error.standard_error())
-                    continue
-                results.append(
-                    self._labels_between(from_type, from_id, to_type, to_id, labels)
-                )
-        status = 207 if errors else 201
-        return Response(status, self._batch_body(results, errors, started_at))
+        def associate(from_type, from_id, to_type, to_id, item, source):
+            labels = self.store.associate(
+                from_type.name,
+                from_id,
+                to_type.name,
+                to_id,
+                _type_ids(item.get("types") or []),
+                source,
+            )
+            return self._labels_between(from_type, from_id, to_type, to_id, labels)
+
+        return self._batch_associate(request, from_type, to_type, associate)
 
     def batch_default_associations(self, request, from_type, to_type):
+        def associate(from_type, from_id, to_type, to_id, item, source):
+            self.store.associate(
+                from_type.name, from_id, to_type.name, to_id, None, source
+            )
+            return self._default_result(from_type, from_id, to_type, to_id)
+
+        return self._batch_associate(request, from_type, to_type, associate)
+
+    def _batch_associate(self, request, from_type, to_type, associate):
+        """Run ``associate`` for each input pair; return 201, or 207 with errors."""
         from_type, to_type = self._association_types(
             request, from_type, to_type, write=True
         )
         inputs = self._inputs(request.json_object())
         started_at = to_iso(datetime.now(UTC))
+        source = self._source(request)
         results, errors = [], []
         with self.store.lock:
             for item in inputs:
                 try:
                     from_id, to_id = _pair_ids(item)
-                    self.store.associate(
-                        from_type.name,
-                        from_id,
-                        to_type.name,
-                        to_id,
-                        None,
-                        self._source(request),
-                    )
+                    result = associate(from_type, from_id, to_type, to_id, item, source)
                 except ApiError as error:
                     errors.append(error.standard_error())
                     continue
-                results.append(self._default_result(from_type, from_id, to_type, to_id))
+                results.append(result)
         status = 207 if errors else 201
         return Response(status, self._batch_body(results, errors, started_at))
 
