@@ -3,9 +3,9 @@
 res.partner's create and write hooks queue an export (the exporter's
 ``_queue_export``) for partners in scope whose allow-listed fields changed.
 ``_cron_push`` queues the partners in scope that have no CRM link yet or
-changed after their last sync, for changes that bypassed the hooks: a
-customer rank raised by SQL, a partner created while its backend did not
-export, a first push of existing customers.
+changed after their last sync. It catches changes that bypassed the hooks,
+such as a customer rank raised by SQL, a partner created while its backend
+did not export, or a first push of existing customers.
 """
 
 import logging

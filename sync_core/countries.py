@@ -1,7 +1,7 @@
 """Country tables behind :func:`sync_core.normalise.country_code`.
 
 ISO 3166-1 alpha-2 codes are the regions that the ``phonenumbers`` library
-knows, so the two stay consistent. English names come from that library's
+supports, so the two stay consistent. English names come from that library's
 geocoder data, plus the aliases below for the spellings that CRM exports and
 spreadsheets use (UK, Great Britain, England, USA, Holland ...).
 

@@ -414,7 +414,7 @@ def run_pull(
     ``handle(records)`` processes the accepted records of a page.
     ``checkpoint(cursor)``, when given, runs after each page, for example to
     save the cursor and commit. ``max_queries`` bounds the work of one run;
-    the stats then say ``finished=False`` and the next run goes on from the
+    the stats then report ``finished=False`` and the next run goes on from the
     cursor.
     """
     stats = PullStats()

@@ -450,7 +450,7 @@ class TestPartnerImportRealData(PartnerSyncCase):
         london = read_rows(self.real_file(LONDON_FILE))[1][: self.LONDON_ROWS]
         germany = self.env.ref("base.de")
 
-        # Odoo already holds some of the customers, typed differently.
+        # Odoo already contains some of the customers, typed differently.
         existing = {}
         for row in london[:40]:
             number = row["Company Registration Number"]

@@ -371,7 +371,7 @@ def test_company_number_london_file(real_csv):
             assert result is None
             blank += 1
             continue
-        # The file holds every number in its full form, so normalising must
+        # The file contains every number in its full form, so normalising must
         # never change one: a changed number would be a wrong number.
         assert result == raw, (row["ID"], raw, result)
         if row["Company Registration Type Code"] == "00012":

@@ -176,14 +176,14 @@ def test_search_rejects_limit(adapter, limit):
 
 def test_search_equals_finds_idempotency_key(sandbox, adapter):
     sandbox.store.define_property("companies", "odoo_sync_key")
-    wanted = sandbox.store.create(
+    expected_id = sandbox.store.create(
         "companies", {"name": "A", "odoo_sync_key": "1:company:7"}
     )["id"]
     sandbox.store.create("companies", {"name": "B", "odoo_sync_key": "1:company:8"})
 
     records = adapter.search_equals("company", "odoo_sync_key", "1:company:7", ["name"])
 
-    assert [record.id for record in records] == [wanted]
+    assert [record.id for record in records] == [expected_id]
     assert records[0].properties["name"] == "A"
 
 
